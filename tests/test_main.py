@@ -1,0 +1,83 @@
+"""main.py end to end (subprocesses, tiny widths, the embedded data) and its flag checking."""
+import csv
+
+import pytest
+
+import flags
+
+RUN = {'lsgan': 'lsgan_a-1_b1_c0_seed0', 'lsgan_reg': 'lsgan_reg_a-1_b1_c0_lam0.5_seed0'}
+
+
+@pytest.mark.parametrize('model', sorted(RUN))
+def test_one_batch_run_writes_a_grid_and_a_checkpoint(run_main, tmp_path, model):
+    run_main(f'--model={model}', '--max_steps=1', '--batch_size=8')
+    assert (tmp_path / 'samples' / RUN[model] / 'epoch_001.png').stat().st_size > 0
+    ckpt = tmp_path / 'ckpt' / RUN[model]
+    assert (ckpt / 'checkpoint').exists() and list(ckpt.glob('ckpt-1.index'))
+    rows = list(csv.DictReader((ckpt / 'losses.csv').open()))
+    assert len(rows) == 1 and float(rows[0]['d_loss']) > 0
+
+
+def test_xla_step_runs(run_main, tmp_path):
+    run_main('--model=lsgan_reg', '--max_steps=1', '--batch_size=8', '--xla')
+    assert (tmp_path / 'samples' / RUN['lsgan_reg'] / 'epoch_001.png').exists()
+
+
+def test_rerun_resumes_at_the_next_epoch(run_main, tmp_path):
+    samples = tmp_path / 'samples' / RUN['lsgan_reg']
+    run_main('--epochs=1', '--batch_size=5000')  # 10,000 images: 2 steps per epoch
+    first_grid = (samples / 'epoch_001.png').read_bytes()
+    second = run_main('--epochs=2', '--batch_size=5000')
+    assert 'Resuming lsgan_reg_a-1_b1_c0_lam0.5_seed0 from step 2 (epoch 2, batch 0 of 2)' in second.stderr
+    assert (samples / 'epoch_001.png').read_bytes() == first_grid  # epoch 1 was not redone
+    assert (samples / 'epoch_002.png').exists()
+    rows = list(csv.DictReader((tmp_path / 'ckpt' / RUN['lsgan_reg'] / 'losses.csv').open()))
+    assert [(r['step'], r['epoch']) for r in rows] == [('1', '1'), ('2', '1'), ('3', '2'), ('4', '2')]
+    assert 'nothing to do' in run_main('--epochs=2', '--batch_size=5000').stderr
+
+
+def test_resuming_with_other_parameters_is_refused(run_main, tmp_path):
+    run_main('--max_steps=1', '--batch_size=8')
+    refused = run_main('--max_steps=2', '--batch_size=16', '--run_name=lsgan_reg_a-1_b1_c0_lam0.5_seed0',
+                       check=False)
+    assert refused.returncode == 2
+    assert 'batch_size=8' in refused.stderr and 'batch_size=16' in refused.stderr
+    assert list((tmp_path / 'ckpt' / RUN['lsgan_reg']).glob('ckpt-1.index'))  # earlier run intact
+
+
+def test_bad_flag_exits_2_with_one_line(run_main):
+    done = run_main('--model=nosuchgan', check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith('main.py: error: flag --model=nosuchgan')
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--model=dcgan'], 'value should be one of'),
+    (['--batch_size=0'], '--batch_size must be at least 1'),
+    (['--sample_size=10'], 'perfect square'),
+    (['--a=1', '--b=1'], '--a and --b must differ'),
+    (['--lam=-0.1'], '--lam must be a non-negative number'),
+    (['--lr=0'], '--lr must be a positive number'),
+    (['--beta1=1'], '--beta1 must be in [0, 1)'),
+    (['--epochs=0'], '--epochs must be at least 1'),
+    (['--sample_dir={a_file}/samples'], 'must be writable'),
+])
+def test_flag_validation(argv, message, capsys, tmp_path):
+    (tmp_path / 'a_file').write_text('')
+    argv = [arg.format(a_file=tmp_path / 'a_file') for arg in argv]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            flags.parse_or_exit(['main.py', *argv])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count('\n') == 1
+
+
+def test_default_flags_parse_and_name_the_run():
+    try:
+        flags.parse_or_exit(['main.py'])
+        assert flags.run_name() == 'lsgan_reg_a-1_b1_c0_lam0.5_seed0'
+    finally:
+        flags.FLAGS.unparse_flags()
