@@ -9,25 +9,97 @@ import sys
 
 from absl import flags
 
-MODELS = ('lsgan', 'lsgan_reg')
+MODELS = ('gan', 'improved_gan', 'wgan', 'wgan_gp', 'lsgan', 'lsgan_reg')
 LSGAN_FAMILY = ('lsgan', 'lsgan_reg')
+WGAN_FAMILY = ('wgan', 'wgan_gp')
 DATASETS = ('mnist', 'fashion_mnist')
+PROTOCOLS = ('slides', 'paper')
+
+
+def protocol_defaults(protocol, model):
+    """The settings a protocol gives a model; each is also a flag that overrides it.
+
+    slides: what the course project's code did for its Figure 1. Every model updates G and D
+      from one forward pass (schedule=joint), one critic update per generator update; WGAN
+      uses RMSProp and clips all of D's weights; WGAN-GP adds the penalty with weight 1, one
+      interpolation coefficient per batch, and keeps D's batch norm.
+    paper: each method as its paper prescribes. Alternating updates (D, then G on a fresh z);
+      WGAN and WGAN-GP take n_critic=5 critic steps, each on a fresh real batch; WGAN clips
+      kernels and biases to 0.01 with RMSProp at 5e-5 (Arjovsky et al. 2017, Alg. 1); WGAN-GP
+      uses weight 10, one coefficient per sample, no batch norm in the critic, Adam(1e-4, 0,
+      0.9) (Gulrajani et al. 2017, Alg. 1).
+    """
+    paper = protocol == 'paper'
+    return {
+        'schedule': 'alternating' if paper else 'joint',
+        'n_critic': 5 if paper and model in WGAN_FAMILY else 1,
+        'optimizer': 'rmsprop' if model == 'wgan' else 'adam',
+        'lr': 5e-5 if paper and model == 'wgan' else 1e-4,
+        'beta1': 0.0 if paper and model == 'wgan_gp' else 0.5,
+        'beta2': 0.9 if paper and model == 'wgan_gp' else 0.999,
+        'clip': 0.01,
+        'clip_scope': 'kernels_biases' if paper else 'all',
+        'gp_lambda': 10.0 if paper else 1.0,
+        'gp_epsilon': 'per_sample' if paper else 'per_batch',
+        'critic_norm': 'none' if paper and model == 'wgan_gp' else 'batch',
+    }
+
+
+# The settings that matter for each model, printed at start (all are saved with the run).
+SCHEME = ('schedule', 'n_critic', 'optimizer', 'lr', 'beta1', 'beta2', 'critic_norm')
+MODEL_SETTINGS = {
+    'gan': ('gan_loss',),
+    'improved_gan': ('feature_matching', 'minibatch_disc', 'label_smoothing'),
+    'wgan': ('clip', 'clip_scope'),
+    'wgan_gp': ('gp_lambda', 'gp_epsilon'),
+    'lsgan': ('a', 'b', 'c'),
+    'lsgan_reg': ('a', 'b', 'c', 'lam'),
+}
 
 # Flags that define what a run computes. Resuming a run with any of them changed is refused;
 # the others (epochs, max_steps, output directories, logging) may change between invocations.
-RUN_DEFINING = ('model', 'a', 'b', 'c', 'lam', 'batch_size', 'lr', 'beta1', 'z_dim',
-                'gf_dim', 'df_dim', 'sample_size', 'seed', 'dataset')
+RUN_DEFINING = ('model', 'protocol', 'a', 'b', 'c', 'lam', 'gan_loss', 'feature_matching',
+                'minibatch_disc', 'label_smoothing', *protocol_defaults('slides', 'gan'),
+                'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size', 'seed', 'dataset')
 
 flags.DEFINE_enum('model', 'lsgan_reg', MODELS, 'Which GAN to train.')
+flags.DEFINE_enum('protocol', 'slides', PROTOCOLS, 'Sets the defaults of the training-scheme '
+                  'flags below: "slides" as the course project ran its comparison, "paper" as '
+                  'each method\'s paper prescribes (see README).')
 flags.DEFINE_float('a', -1.0, 'LSGAN: the discriminator\'s target for generated images.')
 flags.DEFINE_float('b', 1.0, 'LSGAN: the discriminator\'s target for real images.')
 flags.DEFINE_float('c', 0.0, 'LSGAN: the value G wants D to output for generated images.')
 flags.DEFINE_float('lam', 0.5, 'lsgan_reg: weight lambda of (E[D(G(z))] - E[D(x)])^2. 0.5 '
                    'matches the course project\'s code, which omitted the 1/2 of the LSGAN term.')
+flags.DEFINE_enum('gan_loss', 'minimax', ('minimax', 'ns'), 'gan: the generator loss, '
+                  'log(1 - D(G(z))) (minimax) or -log D(G(z)) (ns, non-saturating).')
+flags.DEFINE_boolean('feature_matching', False, 'improved_gan: G matches the batch mean of D\'s '
+                     'last hidden features instead of fooling D (Salimans et al. 2016).')
+flags.DEFINE_boolean('minibatch_disc', False, 'improved_gan: a minibatch discrimination layer '
+                     'before D\'s output (Salimans et al. 2016).')
+flags.DEFINE_float('label_smoothing', 0.0, 'improved_gan: one-sided label smoothing, D\'s target '
+                   'for real images is 1 - this (0.1 gives 0.9).')
+
+# Training-scheme flags: None means "as --protocol says" (see protocol_defaults).
+flags.DEFINE_enum('schedule', None, ('joint', 'alternating'), 'joint: G and D step from one '
+                  'forward pass; alternating: D steps, then G steps on a fresh forward pass.')
+flags.DEFINE_integer('n_critic', None, 'D updates per G update. Each D update takes a fresh '
+                     'real batch, and an epoch is one pass of the real data through D updates, '
+                     'so an epoch has steps_per_epoch / n_critic G updates.')
+flags.DEFINE_enum('optimizer', None, ('adam', 'rmsprop'), 'Optimizer of both players.')
+flags.DEFINE_float('lr', None, 'Learning rate of both players.')
+flags.DEFINE_float('beta1', None, 'Adam\'s first-moment decay.')
+flags.DEFINE_float('beta2', None, 'Adam\'s second-moment decay.')
+flags.DEFINE_float('clip', None, 'wgan: D\'s weights are clipped to [-clip, clip] after each update.')
+flags.DEFINE_enum('clip_scope', None, ('all', 'kernels_biases'), 'wgan: clip every trainable '
+                  'weight of D, or only its kernels and biases (not batch-norm scales/offsets).')
+flags.DEFINE_float('gp_lambda', None, 'wgan_gp: weight of the gradient penalty.')
+flags.DEFINE_enum('gp_epsilon', None, ('per_sample', 'per_batch'), 'wgan_gp: one interpolation '
+                  'coefficient per sample or one for the whole batch.')
+flags.DEFINE_enum('critic_norm', None, ('batch', 'none'), 'Normalisation in D\'s hidden layers.')
+
 flags.DEFINE_integer('epochs', 20, 'Passes over the training images.')
 flags.DEFINE_integer('batch_size', 64, 'Images per training step (last partial batch dropped).')
-flags.DEFINE_float('lr', 1e-4, 'Learning rate of both players.')
-flags.DEFINE_float('beta1', 0.5, 'Adam\'s first-moment decay.')
 flags.DEFINE_integer('z_dim', 100, 'Dimension of the generator\'s Gaussian input z.')
 flags.DEFINE_integer('gf_dim', 64, 'Generator width: channels of the last hidden layer.')
 flags.DEFINE_integer('df_dim', 64, 'Discriminator width: channels of the first conv layer.')
@@ -60,9 +132,18 @@ for _name in ('epochs', 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size'
               'log_every', 'keep_checkpoints'):
     _positive(_name)
 flags.register_validator('max_steps', lambda v: v >= 0, message='--max_steps must be >= 0')
-flags.register_validator('lr', lambda v: v > 0 and math.isfinite(v),
+flags.register_validator('lr', lambda v: v is None or (v > 0 and math.isfinite(v)),
                          message='--lr must be a positive number')
-flags.register_validator('beta1', lambda v: 0 <= v < 1, message='--beta1 must be in [0, 1)')
+for _name in ('beta1', 'beta2'):
+    flags.register_validator(_name, lambda v: v is None or 0 <= v < 1,
+                             message=f'--{_name} must be in [0, 1)')
+flags.register_validator('n_critic', lambda v: v is None or v >= 1,
+                         message='--n_critic must be at least 1')
+for _name in ('clip', 'gp_lambda'):
+    flags.register_validator(_name, lambda v: v is None or (v > 0 and math.isfinite(v)),
+                             message=f'--{_name} must be a positive number')
+flags.register_validator('label_smoothing', lambda v: 0 <= v < 1,
+                         message='--label_smoothing must be in [0, 1)')
 flags.register_validator('lam', lambda v: v >= 0 and math.isfinite(v),
                          message='--lam must be a non-negative number')
 flags.register_validator('sample_size', lambda v: math.isqrt(v) ** 2 == v,
@@ -75,6 +156,14 @@ for _name in ('a', 'b', 'c'):
                              message='--a and --b must differ: D cannot tell real from fake')
 def _distinct_targets(v):
     return v['model'] not in LSGAN_FAMILY or v['a'] != v['b']
+
+
+@flags.multi_flags_validator(['model', 'feature_matching', 'minibatch_disc', 'label_smoothing'],
+                             message='--feature_matching, --minibatch_disc and --label_smoothing '
+                                     'apply to --model=improved_gan only')
+def _improved_gan_options(v):
+    return v['model'] == 'improved_gan' or not (
+        v['feature_matching'] or v['minibatch_disc'] or v['label_smoothing'])
 
 
 @flags.multi_flags_validator(['sample_dir', 'checkpoint_dir'],
@@ -100,9 +189,20 @@ def fail(message):
 def parse_or_exit(argv):
     """absl `flags_parser`: parse argv, or fail on any bad flag."""
     try:
-        return FLAGS(argv)
+        argv = FLAGS(argv)
     except flags.Error as error:
         fail(error)
+    for name, value in protocol_defaults(FLAGS.protocol, FLAGS.model).items():
+        if FLAGS[name].value is None:
+            FLAGS[name].value = value
+    return argv
+
+
+def settings(f=FLAGS):
+    """The resolved training settings that matter for --model, for the start-up log."""
+    names = ('protocol', *SCHEME, *MODEL_SETTINGS[f.model])
+    adam_only = ('beta1', 'beta2') if f.optimizer != 'adam' else ()
+    return {name: f[name].value for name in names if name not in adam_only}
 
 
 def _number(x):
@@ -118,6 +218,16 @@ def run_name(f=FLAGS):
         parts += [f'a{_number(f.a)}', f'b{_number(f.b)}', f'c{_number(f.c)}']
     if f.model == 'lsgan_reg':
         parts.append(f'lam{_number(f.lam)}')
+    if f.model == 'gan':
+        parts.append(f.gan_loss)
+    if f.feature_matching:
+        parts.append('fm')
+    if f.minibatch_disc:
+        parts.append('mbd')
+    if f.label_smoothing:
+        parts.append(f'ls{_number(f.label_smoothing)}')
+    if f.protocol != 'slides':
+        parts.append(f.protocol)
     if f.dataset != 'mnist':
         parts.append(f.dataset)
     parts.append(f'seed{f.seed}')

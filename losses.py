@@ -44,13 +44,16 @@ def lsgan_reg_generator_loss(d_real, d_fake, c, lam):
     return lsgan_generator_loss(d_fake, c) + lam * mean_matching_penalty(d_real, d_fake)
 
 
-def gan_discriminator_loss(d_real, d_fake):
-    """-E_x[log sigmoid(D(x))] - E_z[log(1 - sigmoid(D(G(z))))]: sigmoid cross-entropy.
+def gan_discriminator_loss(d_real, d_fake, real_target=1.0):
+    """-E_x[t log s(D(x)) + (1-t) log(1 - s(D(x)))] - E_z[log(1 - s(D(G(z))))], s = sigmoid.
 
-    Goodfellow et al., "Generative Adversarial Nets", NIPS 2014, eq. (1), with D as logits.
+    Sigmoid cross-entropy: Goodfellow et al., "Generative Adversarial Nets", NIPS 2014, eq. (1),
+    with D as logits, for t = 1. A real target t < 1 is one-sided label smoothing (Salimans et
+    al., "Improved Techniques for Training GANs", NIPS 2016, sec. 3.4).
     """
-    return (tf.reduce_mean(tf.nn.softplus(-d_real))   # -log sigmoid(l) = softplus(-l)
-            + tf.reduce_mean(tf.nn.softplus(d_fake)))  # -log(1 - sigmoid(l)) = softplus(l)
+    # -log s(l) = softplus(-l) and -log(1 - s(l)) = softplus(l): stable for any logit.
+    real_term = real_target * tf.nn.softplus(-d_real) + (1.0 - real_target) * tf.nn.softplus(d_real)
+    return tf.reduce_mean(real_term) + tf.reduce_mean(tf.nn.softplus(d_fake))
 
 
 def gan_minimax_generator_loss(d_fake):
@@ -71,3 +74,30 @@ def wasserstein_critic_loss(d_real, d_fake):
 def wasserstein_generator_loss(d_fake):
     """-E_z[D(G(z))]: Arjovsky et al. 2017."""
     return -tf.reduce_mean(d_fake)
+
+
+def gradient_penalty(critic, real, fake, epsilon):
+    """E[(||grad D(x_hat)||_2 - 1)^2] with x_hat = epsilon x + (1 - epsilon) G(z).
+
+    Gulrajani et al., "Improved Training of Wasserstein GANs", NIPS 2017, Alg. 1. `critic`
+    maps images to scores; `epsilon` broadcasts against the images: shape (batch, 1, 1, 1)
+    for one coefficient per sample (the paper), (1, 1, 1, 1) for one per batch.
+    """
+    x_hat = epsilon * real + (1.0 - epsilon) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        scores = critic(x_hat)
+    grads = tape.gradient(scores, x_hat)
+    # The tiny constant keeps the square root differentiable at a zero gradient.
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, grads.shape.rank))) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def feature_matching_loss(features_real, features_fake):
+    """||E_x f(x) - E_z f(G(z))||_2^2, f = an intermediate layer of D.
+
+    Salimans et al. 2016, sec. 3.1: the generator's loss instead of fooling D. The real
+    features are a target, held constant for the generator.
+    """
+    target = tf.stop_gradient(tf.reduce_mean(features_real, axis=0))
+    return tf.reduce_sum(tf.square(target - tf.reduce_mean(features_fake, axis=0)))

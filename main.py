@@ -6,6 +6,7 @@ to checkpoints/<run>/. Re-running the same command resumes where the last checkp
 import os
 import time
 import warnings
+from typing import NamedTuple
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before TensorFlow loads: no C++ info chatter
 warnings.filterwarnings('ignore', message='distutils Version classes are deprecated')
@@ -23,37 +24,89 @@ import utils  # noqa: E402
 FLAGS = flags.FLAGS
 
 
-def objectives(f):
-    """(discriminator loss, generator loss) of --model, both functions of (d_real, d_fake)."""
-    def lsgan_d(d_real, d_fake):
-        return losses.lsgan_discriminator_loss(d_real, d_fake, a=f.a, b=f.b)
-
-    generator_losses = {
-        'lsgan': lambda d_real, d_fake: losses.lsgan_generator_loss(d_fake, c=f.c),
-        'lsgan_reg': lambda d_real, d_fake: losses.lsgan_reg_generator_loss(
-            d_real, d_fake, c=f.c, lam=f.lam),
-    }
-    return lsgan_d, generator_losses[f.model]
+class ForwardPass(NamedTuple):
+    """What one forward pass computes: the images, D's scores and D's last hidden features."""
+    real: tf.Tensor
+    fake: tf.Tensor
+    d_real: tf.Tensor
+    d_fake: tf.Tensor
+    f_real: tf.Tensor
+    f_fake: tf.Tensor
 
 
-def make_train_step(G, D, g_opt, d_opt, d_objective, g_objective, xla=False):
-    """One simultaneous update of both players from one forward pass.
+def objectives(f, D, noise):
+    """(D's loss, G's loss) for --model, each a function of a ForwardPass."""
+    def gan_d(p):
+        return losses.gan_discriminator_loss(p.d_real, p.d_fake, 1.0 - f.label_smoothing)
 
-    As in the course project's code: G(z), D(x), D(G(z)) are computed once, each player's
-    loss is differentiated with respect to its own weights only, then both step.
+    def wgan_d(p):
+        return losses.wasserstein_critic_loss(p.d_real, p.d_fake)
+
+    def wgan_gp_d(p):
+        shape = [f.batch_size if f.gp_epsilon == 'per_sample' else 1, 1, 1, 1]
+        penalty = losses.gradient_penalty(lambda x: D(x)[0], p.real, p.fake, noise.uniform(shape))
+        return wgan_d(p) + f.gp_lambda * penalty
+
+    def lsgan_d(p):
+        return losses.lsgan_discriminator_loss(p.d_real, p.d_fake, a=f.a, b=f.b)
+
+    def improved_gan_g(p):
+        if f.feature_matching:
+            return losses.feature_matching_loss(p.f_real, p.f_fake)
+        return losses.gan_nonsaturating_generator_loss(p.d_fake)
+
+    gan_g = {'minimax': losses.gan_minimax_generator_loss,
+             'ns': losses.gan_nonsaturating_generator_loss}[f.gan_loss]
+    return {
+        'gan': (gan_d, lambda p: gan_g(p.d_fake)),
+        'improved_gan': (gan_d, improved_gan_g),
+        'wgan': (wgan_d, lambda p: losses.wasserstein_generator_loss(p.d_fake)),
+        'wgan_gp': (wgan_gp_d, lambda p: losses.wasserstein_generator_loss(p.d_fake)),
+        'lsgan': (lsgan_d, lambda p: losses.lsgan_generator_loss(p.d_fake, f.c)),
+        'lsgan_reg': (lsgan_d, lambda p: losses.lsgan_reg_generator_loss(
+            p.d_real, p.d_fake, f.c, f.lam)),
+    }[f.model]
+
+
+def make_optimizer(f):
+    if f.optimizer == 'rmsprop':
+        return tf.keras.optimizers.RMSprop(f.lr)
+    return tf.keras.optimizers.Adam(f.lr, beta_1=f.beta1, beta_2=f.beta2)
+
+
+def make_train_step(G, D, g_opt, d_opt, noise, f):
+    """The training step: a forward pass, then an update of D and/or G.
+
+    `update_d` and `update_g` are Python booleans, so each combination is traced once. With
+    both (the slides' joint schedule) G(z), D(x), D(G(z)) are computed once and each player's
+    loss is differentiated with respect to its own weights only, as in the course project's
+    code. The alternating schedule calls it with D alone, then with G alone.
     """
-    @tf.function(jit_compile=xla)
-    def train_step(real, z):
+    d_objective, g_objective = objectives(f, D, noise)
+    clipped = D.trainable_weights if f.clip_scope == 'all' else model.kernels_and_biases(D)
+
+    @tf.function(jit_compile=f.xla)
+    def train_step(real, update_d, update_g):
         G.train()  # TL reads the mode while tracing: set it inside so every trace trains
         D.train()
+        z = noise.normal([f.batch_size, f.z_dim])
         with tf.GradientTape(persistent=True) as tape:
             fake = G(z)
-            d_real, d_fake = D(real), D(fake)
-            d_loss = d_objective(d_real, d_fake)
-            g_loss = g_objective(d_real, d_fake)
-        g_opt.apply_gradients(zip(tape.gradient(g_loss, G.trainable_weights), G.trainable_weights))
-        d_opt.apply_gradients(zip(tape.gradient(d_loss, D.trainable_weights), D.trainable_weights))
-        return {'d_loss': d_loss, 'g_loss': g_loss}
+            (d_real, f_real), (d_fake, f_fake) = D(real), D(fake)
+            p = ForwardPass(real, fake, d_real, d_fake, f_real, f_fake)
+            out = {'g_loss': g_objective(p)}
+            if update_d:
+                out['d_loss'] = d_objective(p)
+        if update_g:
+            g_opt.apply_gradients(zip(tape.gradient(out['g_loss'], G.trainable_weights),
+                                      G.trainable_weights))
+        if update_d:
+            d_opt.apply_gradients(zip(tape.gradient(out['d_loss'], D.trainable_weights),
+                                      D.trainable_weights))
+            if f.model == 'wgan':
+                for w in clipped:
+                    w.assign(tf.clip_by_value(w, -f.clip, f.clip))
+        return out
 
     return train_step
 
@@ -91,9 +144,11 @@ def main(argv):
 
     tf.random.set_seed(f.seed)
     G = model.generator(f.z_dim, f.gf_dim)
-    D = model.discriminator(f.df_dim)
-    g_opt = tf.keras.optimizers.Adam(f.lr, beta_1=f.beta1)
-    d_opt = tf.keras.optimizers.Adam(f.lr, beta_1=f.beta1)
+    D = model.discriminator(f.df_dim, f.critic_norm, f.minibatch_disc)
+    g_opt, d_opt = make_optimizer(f), make_optimizer(f)
+    # Built now, not lazily in a trace: the alternating schedule traces the step twice.
+    g_opt.build(G.trainable_weights)
+    d_opt.build(D.trainable_weights)
     step = tf.Variable(0, dtype=tf.int64, name='step')
     noise = tf.random.Generator.from_seed(f.seed)
     manager = utils.checkpoint_manager(ckpt_dir, f.keep_checkpoints, G=G.all_weights,
@@ -111,12 +166,13 @@ def main(argv):
         logging.info('%s already trained for %d steps: nothing to do.', run, int(step))
         return
 
-    train_step = make_train_step(G, D, g_opt, d_opt, *objectives(f), xla=f.xla)
+    train_step = make_train_step(G, D, g_opt, d_opt, noise, f)
     sample = make_sampler(G)
     fixed_z = np.random.default_rng(f.seed).standard_normal((f.sample_size, f.z_dim), np.float32)
     real_images = data.to_model_range(images)
     log = utils.CsvLog(os.path.join(ckpt_dir, 'losses.csv'), ['step', 'epoch', 'd_loss', 'g_loss'],
                        resume_step=int(step))
+    logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in flags.settings(f).items()))
     logging.info('Training %s: %d epochs of %d steps, batch %d, checkpoints in %s, samples in %s',
                  run, f.epochs, steps_per_epoch, f.batch_size, ckpt_dir, sample_dir)
 
@@ -126,9 +182,15 @@ def main(argv):
         tick, tick_step = time.perf_counter(), int(step)
         for real in data.epoch_batches(real_images, f.batch_size, f.seed, epoch,
                                        skip=int(step) % steps_per_epoch):
-            out = train_step(real, noise.normal([f.batch_size, f.z_dim]))
+            g_turn = (int(step) + 1) % f.n_critic == 0
+            if f.schedule == 'joint':
+                out = train_step(real, update_d=True, update_g=g_turn)
+            else:
+                out = train_step(real, update_d=True, update_g=False)
+                if g_turn:
+                    out.update(train_step(real, update_d=False, update_g=True))
             step.assign_add(1)
-            values = {k: float(v) for k, v in out.items()}
+            values = {k: float(out[k]) for k in ('d_loss', 'g_loss')}
             log.write({'step': int(step), 'epoch': epoch + 1, **values})
             if int(step) % f.log_every == 0:
                 rate = (int(step) - tick_step) / (time.perf_counter() - tick)

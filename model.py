@@ -66,22 +66,59 @@ def generator(z_dim=100, gf_dim=64, name=None):
     return tl.models.Model(inputs=z, outputs=x, name=name)
 
 
-def discriminator(df_dim=64, batch_norm=True, name=None):
-    """images (batch, 28, 28, 1) -> one unbounded score per image, shape (batch, 1).
+class MinibatchDiscrimination(tl.layers.Layer):
+    """Minibatch discrimination (Salimans et al., "Improved Techniques for Training GANs",
+    NIPS 2016, sec. 3.2): lets D see a whole batch, so a collapsed G is easy to spot.
 
-    `batch_norm=False` drops both BN layers (a WGAN-GP critic must not normalise over the
-    batch, since its gradient penalty is defined per sample).
+    With the learned kernel T of shape (A, B*C), each sample's features f_i (A,) give
+    M_i = f_i T reshaped to (B, C); for every kernel b, o_i,b = sum_{j != i} exp(-||M_i,b -
+    M_j,b||_1). The output is [f_i, o_i], of shape (batch, A + B).
+    """
+
+    def __init__(self, num_kernels=100, kernel_dim=5, name=None):
+        super().__init__(name)
+        self.num_kernels, self.kernel_dim = num_kernels, kernel_dim
+
+    def __repr__(self):
+        return f'{type(self).__name__}(num_kernels={self.num_kernels}, kernel_dim={self.kernel_dim})'
+
+    def build(self, inputs_shape):
+        self.T = self._get_weights('T', shape=(inputs_shape[1], self.num_kernels * self.kernel_dim),
+                                   init=_weights())
+
+    def forward(self, inputs):
+        m = tf.reshape(tf.matmul(inputs, self.T), [-1, self.num_kernels, self.kernel_dim])
+        l1 = tf.reduce_sum(tf.abs(m[:, None] - m[None, :]), axis=-1)  # (batch, batch, B)
+        closeness = tf.reduce_sum(tf.exp(-l1), axis=1) - 1.0  # minus exp(0): self excluded
+        return tf.concat([inputs, closeness], axis=1)
+
+
+def discriminator(df_dim=64, norm='batch', minibatch_disc=False, name=None):
+    """images (batch, 28, 28, 1) -> (score (batch, 1), features (batch, 1024)).
+
+    The score is unbounded (a logit, a critic value or an LSGAN regression output); the
+    features are the last hidden layer, for feature matching. `norm='none'` drops both batch
+    norms (a WGAN-GP critic must not couple the samples of a batch, since its penalty is per
+    sample). `minibatch_disc` inserts `MinibatchDiscrimination` before the output layer.
     """
     def normalise_then(act):
-        return _batch_norm(act) if batch_norm else tl.layers.Lambda(act)
+        return _batch_norm(act) if norm == 'batch' else tl.layers.Lambda(act)
 
-    bias = None if batch_norm else tl.initializers.zeros()  # BN's beta already is a bias
+    bias = tl.initializers.zeros() if norm == 'none' else None  # BN's beta already is a bias
     x = tl.layers.Input([None, *IMAGE_SHAPE])
     h = tl.layers.Conv2d(df_dim, (5, 5), (2, 2), act=lrelu, W_init=_weights())(x)
     h = tl.layers.Conv2d(2 * df_dim, (5, 5), (2, 2), W_init=_weights(), b_init=bias)(h)
     h = normalise_then(lrelu)(h)
     h = tl.layers.Flatten()(h)
     h = tl.layers.Dense(FC_UNITS, W_init=_weights(), b_init=bias)(h)
-    h = normalise_then(lrelu)(h)
+    features = normalise_then(lrelu)(h)
+    h = MinibatchDiscrimination()(features) if minibatch_disc else features
     score = tl.layers.Dense(1, W_init=_weights())(h)
-    return tl.models.Model(inputs=x, outputs=score, name=name)
+    return tl.models.Model(inputs=x, outputs=[score, features], name=name)
+
+
+def kernels_and_biases(net):
+    """The trainable weights of `net` outside its batch-norm layers (scales and offsets)."""
+    norm_weights = {id(w) for layer in net.all_layers if isinstance(layer, tl.layers.BatchNorm)
+                    for w in layer.all_weights}
+    return [w for w in net.trainable_weights if id(w) not in norm_weights]

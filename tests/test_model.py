@@ -12,7 +12,8 @@ def test_shapes_and_output_range():
     images = G(tf.random.normal([5, 10]))
     assert images.shape == (5, 28, 28, 1)
     assert float(tf.reduce_max(tf.abs(images))) <= 1.0
-    assert D(images).shape == (5, 1)
+    score, features = D(images)
+    assert score.shape == (5, 1) and features.shape == (5, model.FC_UNITS)
 
 
 def test_batch_norm_updates_moving_statistics_inside_tf_function():
@@ -38,6 +39,6 @@ def test_batch_norm_updates_moving_statistics_inside_tf_function():
 
 
 def test_discriminator_without_batch_norm_has_none():
-    D = model.discriminator(df_dim=4, batch_norm=False)
+    D = model.discriminator(df_dim=4, norm='none')
     assert not any(isinstance(layer, model.tl.layers.BatchNorm) for layer in D.all_layers)
     assert any(isinstance(layer, model.tl.layers.BatchNorm) for layer in model.discriminator(df_dim=4).all_layers)

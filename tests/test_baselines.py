@@ -1,0 +1,169 @@
+"""The four baselines: their losses, gradient penalty, clipping, minibatch discrimination,
+the two protocols, and a one-batch run of every model under both."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import flags
+import losses
+import main
+import model
+
+RNG = np.random.default_rng(3)
+
+
+def test_label_smoothing_matches_cross_entropy_with_soft_targets():
+    d_real, d_fake = RNG.normal(size=(8, 1)), RNG.normal(size=(8, 1))
+    s_real, s_fake = 1 / (1 + np.exp(-d_real)), 1 / (1 + np.exp(-d_fake))
+    t = 0.9
+    expected = (-np.mean(t * np.log(s_real) + (1 - t) * np.log(1 - s_real))
+                - np.mean(np.log(1 - s_fake)))
+    assert float(losses.gan_discriminator_loss(d_real, d_fake, t)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_feature_matching_loss_and_its_constant_target():
+    f_real = tf.constant(RNG.normal(size=(8, 5)))
+    f_fake = tf.constant(RNG.normal(size=(8, 5)))
+    with tf.GradientTape() as tape:
+        tape.watch(f_real)
+        loss = losses.feature_matching_loss(f_real, f_fake)
+    expected = np.sum((f_real.numpy().mean(0) - f_fake.numpy().mean(0)) ** 2)
+    assert float(loss) == pytest.approx(expected, rel=1e-9)
+    assert tape.gradient(loss, f_real) is None
+
+
+@pytest.mark.parametrize('per_sample', [True, False])
+def test_gradient_penalty_of_a_linear_critic_is_exact(per_sample):
+    """For D(x) = w.x the gradient is w wherever x_hat lies: penalty = (||w|| - 1)^2."""
+    w = tf.constant(RNG.normal(size=(1, 28, 28, 1)), tf.float32)
+    real = tf.constant(RNG.normal(size=(6, 28, 28, 1)), tf.float32)
+    fake = tf.constant(RNG.normal(size=(6, 28, 28, 1)), tf.float32)
+    epsilon = tf.random.uniform([6 if per_sample else 1, 1, 1, 1])
+
+    def critic(x):
+        return tf.reduce_sum(w * x, axis=[1, 2, 3])[:, None]
+
+    expected = (np.linalg.norm(w.numpy()) - 1) ** 2
+    assert float(losses.gradient_penalty(critic, real, fake, epsilon)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_gradient_penalty_interpolates_per_sample():
+    """With D(x) = ||x||^2 / 2 the gradient at x_hat is x_hat itself, so the penalty shows
+    which points were interpolated."""
+    real, fake = tf.ones([2, 28, 28, 1]), tf.zeros([2, 28, 28, 1])
+    epsilon = tf.constant([0.25, 0.75], shape=[2, 1, 1, 1])
+
+    def critic(x):
+        return 0.5 * tf.reduce_sum(x ** 2, axis=[1, 2, 3])[:, None]
+
+    norms = np.array([0.25, 0.75]) * 28  # ||eps * 1|| over 784 pixels
+    assert float(losses.gradient_penalty(critic, real, fake, epsilon)) == pytest.approx(
+        np.mean((norms - 1) ** 2), rel=1e-5)
+
+
+def tiny_flags(**overrides):
+    values = dict(flags.protocol_defaults('slides', 'wgan'), model='wgan', batch_size=8, z_dim=10,
+                  xla=False, gan_loss='minimax', feature_matching=False, label_smoothing=0.0,
+                  a=-1.0, b=1.0, c=0.0, lam=0.5, gp_lambda=1.0)
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+@pytest.mark.parametrize('scope', ['all', 'kernels_biases'])
+def test_wgan_update_clips_the_chosen_weights(scope):
+    f = tiny_flags(clip_scope=scope, clip=0.01, lr=0.5)  # a big step pushes weights past the bound
+    G, D = model.generator(f.z_dim, 4), model.discriminator(4)
+    g_opt, d_opt = main.make_optimizer(f), main.make_optimizer(f)
+    step = main.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(0), f)
+    step(tf.random.uniform([8, 28, 28, 1], -1, 1), update_d=True, update_g=True)
+    clipped = model.kernels_and_biases(D) if scope == 'kernels_biases' else D.trainable_weights
+    assert all(float(tf.reduce_max(tf.abs(w))) <= 0.01 + 1e-7 for w in clipped)
+    unclipped = [w for w in D.trainable_weights if all(w is not c for c in clipped)]
+    if scope == 'kernels_biases':  # BN scales start near 1 and are left alone
+        assert unclipped and max(float(tf.reduce_max(tf.abs(w))) for w in unclipped) > 0.5
+    else:
+        assert not unclipped
+
+
+def test_kernels_and_biases_excludes_exactly_the_batch_norm_weights():
+    D = model.discriminator(4)
+    names = [w.name for w in model.kernels_and_biases(D)]
+    assert len(names) == len(D.trainable_weights) - 4  # two BN layers, gamma and beta each
+    assert not any('batchnorm' in n for n in names)
+
+
+def test_minibatch_discrimination_sees_the_batch():
+    x_in = model.tl.layers.Input([None, 6])
+    layer = model.MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
+    net = model.tl.models.Model(inputs=x_in, outputs=layer(x_in))
+    net.eval()
+    batch = RNG.normal(size=(4, 6)).astype(np.float32)
+    out = net(batch).numpy()
+    assert out.shape == (4, 6 + 3)
+    np.testing.assert_array_equal(out[:, :6], batch)
+    # A copy of sample 1 replaces sample 3: sample 0's row changes though sample 0 did not.
+    changed = batch.copy()
+    changed[3] = batch[1]
+    assert not np.allclose(net(changed).numpy()[0, 6:], out[0, 6:])
+    # Self is excluded: a batch of one sample has nothing to be close to.
+    np.testing.assert_allclose(net(batch[:1]).numpy()[0, 6:], 0.0, atol=1e-6)
+    # Against numpy: o_i,b = sum_{j != i} exp(-||M_i,b - M_j,b||_1).
+    m = (batch @ layer.T.numpy()).reshape(4, 3, 2)
+    l1 = np.abs(m[:, None] - m[None]).sum(-1)
+    np.testing.assert_allclose(out[:, 6:], np.exp(-l1).sum(1) - 1, rtol=1e-5)
+
+
+DOCUMENTED = {  # README, "Protocols"
+    ('slides', 'wgan'): dict(schedule='joint', n_critic=1, optimizer='rmsprop', lr=1e-4,
+                             clip=0.01, clip_scope='all', critic_norm='batch'),
+    ('paper', 'wgan'): dict(schedule='alternating', n_critic=5, optimizer='rmsprop', lr=5e-5,
+                            clip=0.01, clip_scope='kernels_biases', critic_norm='batch'),
+    ('slides', 'wgan_gp'): dict(schedule='joint', n_critic=1, optimizer='adam', lr=1e-4, beta1=0.5,
+                                gp_lambda=1.0, gp_epsilon='per_batch', critic_norm='batch'),
+    ('paper', 'wgan_gp'): dict(schedule='alternating', n_critic=5, optimizer='adam', lr=1e-4,
+                               beta1=0.0, beta2=0.9, gp_lambda=10.0, gp_epsilon='per_sample',
+                               critic_norm='none'),
+    ('slides', 'lsgan'): dict(schedule='joint', n_critic=1, optimizer='adam', lr=1e-4, beta1=0.5),
+    ('paper', 'gan'): dict(schedule='alternating', n_critic=1, optimizer='adam', lr=1e-4, beta1=0.5),
+}
+
+
+@pytest.mark.parametrize('protocol, model_name', sorted(DOCUMENTED))
+def test_protocols_resolve_to_the_documented_settings(protocol, model_name):
+    try:
+        flags.parse_or_exit(['main.py', f'--model={model_name}', f'--protocol={protocol}'])
+        for name, value in DOCUMENTED[protocol, model_name].items():
+            assert flags.FLAGS[name].value == value, name
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def test_an_explicit_flag_beats_the_protocol():
+    try:
+        flags.parse_or_exit(['main.py', '--model=wgan', '--protocol=paper', '--n_critic=2'])
+        assert flags.FLAGS.n_critic == 2 and flags.FLAGS.clip_scope == 'kernels_biases'
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize('protocol', flags.PROTOCOLS)
+@pytest.mark.parametrize('model_name', flags.MODELS)
+def test_one_batch_run_of_every_model(tmp_path, monkeypatch, protocol, model_name):
+    """Through main.main in this process (the subprocess path is tested in test_main.py)."""
+    import data
+    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
+    try:
+        flags.parse_or_exit(['main.py', f'--model={model_name}', f'--protocol={protocol}',
+                             '--nodownload', '--noxla', '--gf_dim=4', '--df_dim=4',
+                             '--sample_size=4', '--batch_size=8', '--max_steps=5',
+                             f'--sample_dir={tmp_path}/s', f'--checkpoint_dir={tmp_path}/c'])
+        run = flags.run_name()
+        main.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert (tmp_path / 's' / run / 'epoch_001.png').stat().st_size > 0
+    assert (tmp_path / 'c' / run / 'ckpt-5.index').exists()
+    if protocol == 'paper' and model_name == 'wgan_gp':
+        assert '"critic_norm": "none"' in (tmp_path / 'c' / run / 'run.json').read_text()
