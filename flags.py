@@ -120,6 +120,10 @@ flags.DEFINE_boolean('xla', True, 'Compile the training step with XLA (jit_compi
                      '1.5x faster on CPU; the first step then takes ~10 s to compile.')
 flags.DEFINE_integer('log_every', 50, 'Steps between two progress lines.')
 flags.DEFINE_integer('keep_checkpoints', 3, 'How many recent checkpoints to keep.')
+flags.DEFINE_integer('checkpoint_every', 500, 'Also checkpoint every this many steps within an '
+                     'epoch (0: only at epoch ends).')
+flags.DEFINE_boolean('deterministic', False, 'Turn on TensorFlow\'s op determinism: the same '
+                     'seed then gives bit-identical runs on the same machine and thread count.')
 
 FLAGS = flags.FLAGS
 
@@ -131,7 +135,8 @@ def _positive(name):
 for _name in ('epochs', 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size',
               'log_every', 'keep_checkpoints'):
     _positive(_name)
-flags.register_validator('max_steps', lambda v: v >= 0, message='--max_steps must be >= 0')
+for _name in ('max_steps', 'checkpoint_every'):
+    flags.register_validator(_name, lambda v: v >= 0, message=f'--{_name} must be >= 0')
 flags.register_validator('lr', lambda v: v is None or (v > 0 and math.isfinite(v)),
                          message='--lr must be a positive number')
 for _name in ('beta1', 'beta2'):

@@ -4,6 +4,7 @@ Every epoch writes an 8x8 grid of G(z_fixed) to samples/<run>/epoch_NNN.png and 
 to checkpoints/<run>/. Re-running the same command resumes where the last checkpoint ended.
 """
 import os
+import sys
 import time
 import warnings
 from typing import NamedTuple
@@ -120,13 +121,8 @@ def make_sampler(G):
     return sample
 
 
-def main(argv):
-    del argv
-    f = FLAGS
-    run = flags.run_name(f)
-    ckpt_dir = os.path.join(f.checkpoint_dir, run)
-    sample_dir = os.path.join(f.sample_dir, run)
-
+def load_data_or_fail(f):
+    """Training images as uint8, with the run record; every check happens before any write."""
     try:
         images, _, source = data.load_training_images(f.dataset, f.data_dir, f.download)
     except data.DataError as error:
@@ -136,12 +132,29 @@ def main(argv):
         flags.fail(f'--batch_size={f.batch_size} exceeds the {len(images)} training images')
     record = {**flags.run_definition(f), 'data_source': source, 'n_images': len(images),
               'steps_per_epoch': steps_per_epoch}
+    return images, record
+
+
+def all_finite(variables):
+    return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables)
+
+
+def main(argv):
+    del argv
+    f = FLAGS
+    run = flags.run_name(f)
+    ckpt_dir = os.path.join(f.checkpoint_dir, run)
+    sample_dir = os.path.join(f.sample_dir, run)
+    images, record = load_data_or_fail(f)
+    steps_per_epoch = record['steps_per_epoch']
     try:
         utils.check_or_record_run(os.path.join(ckpt_dir, 'run.json'), record,
                                   [*flags.RUN_DEFINING, 'n_images'])
     except utils.RunMismatch as error:
         flags.fail(error)
 
+    if f.deterministic:
+        tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(f.seed)
     G = model.generator(f.z_dim, f.gf_dim)
     D = model.discriminator(f.df_dim, f.critic_norm, f.minibatch_disc)
@@ -150,15 +163,18 @@ def main(argv):
     g_opt.build(G.trainable_weights)
     d_opt.build(D.trainable_weights)
     step = tf.Variable(0, dtype=tf.int64, name='step')
-    noise = tf.random.Generator.from_seed(f.seed)
+    noise = tf.random.Generator.from_seed(f.seed)  # z and GP coefficients; checkpointed
     manager = utils.checkpoint_manager(ckpt_dir, f.keep_checkpoints, G=G.all_weights,
                                        D=D.all_weights, g_opt=g_opt, d_opt=d_opt, step=step,
                                        noise=noise)
     total_steps = f.epochs * steps_per_epoch
     if f.max_steps:
         total_steps = min(total_steps, f.max_steps)
-    if manager.latest_checkpoint:
-        manager.checkpoint.restore(manager.latest_checkpoint)
+    try:
+        resumed = utils.restore_newest_readable(manager)
+    except RuntimeError as error:
+        flags.fail(error)
+    if resumed:
         logging.info('Resuming %s from step %d (epoch %d, batch %d of %d).', run, int(step),
                      int(step) // steps_per_epoch + 1, int(step) % steps_per_epoch,
                      steps_per_epoch)
@@ -176,7 +192,14 @@ def main(argv):
     logging.info('Training %s: %d epochs of %d steps, batch %d, checkpoints in %s, samples in %s',
                  run, f.epochs, steps_per_epoch, f.batch_size, ckpt_dir, sample_dir)
 
-    start = int(step)
+    def save_checkpoint():
+        if not all_finite(G.all_weights + D.all_weights):
+            sys.exit(f'main.py: error: non-finite weights at step {int(step)}; not saved, the '
+                     f'last good checkpoint is {manager.latest_checkpoint}')
+        log.flush()  # the log on disk always covers the newest checkpoint
+        manager.save(checkpoint_number=int(step))
+
+    start, started = int(step), time.perf_counter()
     while int(step) < total_steps:
         epoch = int(step) // steps_per_epoch
         tick, tick_step = time.perf_counter(), int(step)
@@ -191,6 +214,10 @@ def main(argv):
                     out.update(train_step(real, update_d=False, update_g=True))
             step.assign_add(1)
             values = {k: float(out[k]) for k in ('d_loss', 'g_loss')}
+            for name, value in values.items():
+                if not np.isfinite(value):
+                    sys.exit(f'main.py: error: {name} is {value} at step {int(step)}; stopped, '
+                             f'the last good checkpoint is {manager.latest_checkpoint}')
             log.write({'step': int(step), 'epoch': epoch + 1, **values})
             if int(step) % f.log_every == 0:
                 rate = (int(step) - tick_step) / (time.perf_counter() - tick)
@@ -199,13 +226,15 @@ def main(argv):
                 tick, tick_step = time.perf_counter(), int(step)
             if int(step) >= total_steps:
                 break
-        log.flush()
+            if f.checkpoint_every and int(step) % f.checkpoint_every == 0:
+                save_checkpoint()
         utils.save_grid(sample(fixed_z).numpy(),
                         os.path.join(sample_dir, f'epoch_{epoch + 1:03d}.png'))
-        manager.save(checkpoint_number=int(step))
+        save_checkpoint()
         logging.info('Epoch %d done at step %d: grid and checkpoint written.', epoch + 1, int(step))
     log.close()
-    logging.info('Finished %s: %d steps this invocation.', run, int(step) - start)
+    logging.info('Finished %s: %d steps in %.0f s this invocation.', run, int(step) - start,
+                 time.perf_counter() - started)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 
 class RunMismatch(Exception):
@@ -94,3 +95,21 @@ def checkpoint_manager(directory, keep, **state):
     `model.all_weights`, which includes the BatchNorm moving statistics.
     """
     return tf.train.CheckpointManager(tf.train.Checkpoint(**state), directory, max_to_keep=keep)
+
+
+def restore_newest_readable(manager):
+    """Restore the newest checkpoint that reads back whole; returns its path, or None.
+
+    A checkpoint cut short by a crash or damaged on disk fails TensorFlow's size and checksum
+    checks; it is skipped with a warning (and left on disk) and the one before it is used.
+    """
+    for path in reversed(manager.checkpoints):
+        try:
+            manager.checkpoint.restore(path).assert_existing_objects_matched()
+            return path
+        except Exception as error:  # noqa: BLE001  TF's reader raises OpError, IndexError, ...
+            logging.warning('Checkpoint %s is unreadable (%s): falling back to the one before.',
+                            path, str(error).splitlines()[0])
+    if manager.checkpoints:
+        raise RuntimeError(f'no readable checkpoint in {manager.directory}')
+    return None

@@ -60,6 +60,12 @@ def test_bad_flag_exits_2_with_one_line(run_main):
     (['--lr=0'], '--lr must be a positive number'),
     (['--beta1=1'], '--beta1 must be in [0, 1)'),
     (['--epochs=0'], '--epochs must be at least 1'),
+    (['--n_critic=0'], '--n_critic must be at least 1'),
+    (['--model=wgan', '--clip=-0.01'], '--clip must be a positive number'),
+    (['--model=wgan_gp', '--gp_lambda=0'], '--gp_lambda must be a positive number'),
+    (['--label_smoothing=0.1'], 'apply to --model=improved_gan only'),
+    (['--checkpoint_every=-1'], '--checkpoint_every must be >= 0'),
+    (['--lr=nan'], '--lr must be a positive number'),
     (['--sample_dir={a_file}/samples'], 'must be writable'),
 ])
 def test_flag_validation(argv, message, capsys, tmp_path):

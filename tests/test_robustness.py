@@ -1,0 +1,115 @@
+"""Never lose a run: SIGKILL and resume, damaged checkpoints, NaN, determinism, bad input."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import flags
+import losses
+import main
+from conftest import ROOT
+
+RUN = 'lsgan_a-1_b1_c0_seed0'
+TINY = ['--model=lsgan', '--nodownload', '--noxla', '--gf_dim=4', '--df_dim=4', '--sample_size=4']
+
+
+def final_state(ckpt_dir):
+    """Every saved tensor of the newest checkpoint but the save counter, by name."""
+    reader = tf.train.load_checkpoint(str(ckpt_dir))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if not name.startswith('save_counter') and name != '_CHECKPOINTABLE_OBJECT_GRAPH'}
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(run_main, tmp_path):
+    args = ['--model=lsgan', '--batch_size=500', '--epochs=4', '--checkpoint_every=5']  # 20 steps an epoch
+    run_main(*args, '--run_name=twin')
+    killed_dir = tmp_path / 'ckpt' / RUN
+    cmd = [sys.executable, str(ROOT / 'main.py'), *TINY, *args,
+           f'--sample_dir={tmp_path / "samples"}', f'--checkpoint_dir={tmp_path / "ckpt"}']
+    env = {**os.environ, 'KERAS_HOME': str(tmp_path / 'keras')}
+    victim = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (killed_dir / 'ckpt-25.index').exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    assert not (killed_dir / 'ckpt-80.index').exists(), 'the run ended before it was killed'
+    resumed = run_main(*args)
+    assert 'Resuming' in resumed.stderr
+    twin, again = final_state(tmp_path / 'ckpt' / 'twin'), final_state(killed_dir)
+    assert twin.keys() == again.keys() and len(twin) > 20
+    for name in twin:
+        np.testing.assert_allclose(again[name], twin[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    steps = [int(line.split(',')[0]) for line in (killed_dir / 'losses.csv').read_text().split()[1:]]
+    assert steps == list(range(1, 81))  # no step logged twice or lost
+
+
+@pytest.mark.parametrize('damage', ['truncate', 'flip'])
+def test_damaged_latest_checkpoint_falls_back_to_the_previous(run_main, tmp_path, damage):
+    run_main('--model=lsgan', '--batch_size=16', '--max_steps=4', '--checkpoint_every=2')
+    data_file = next((tmp_path / 'ckpt' / RUN).glob('ckpt-4.data-*'))
+    raw = bytearray(data_file.read_bytes())
+    if damage == 'truncate':
+        raw = raw[:len(raw) // 3]
+    else:
+        raw[len(raw) // 2:len(raw) // 2 + 64] = bytes(64)  # same size, wrong bytes
+    data_file.write_bytes(bytes(raw))
+    resumed = run_main('--model=lsgan', '--batch_size=16', '--max_steps=6', '--checkpoint_every=2')
+    assert 'ckpt-4 is unreadable' in resumed.stderr
+    assert 'Resuming lsgan_a-1_b1_c0_seed0 from step 2' in resumed.stderr
+
+
+def train_in_process(tmp_path, *argv):
+    try:
+        flags.parse_or_exit(['main.py', *TINY, f'--sample_dir={tmp_path}/s',
+                             f'--checkpoint_dir={tmp_path}/c', *argv])
+        main.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import data
+    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
+    train_in_process(tmp_path, '--batch_size=16', '--max_steps=2', '--checkpoint_every=2')
+    monkeypatch.setattr(losses, 'lsgan_generator_loss', lambda d_fake, c: np.nan * tf.reduce_mean(d_fake))
+    with pytest.raises(SystemExit) as stop:
+        train_in_process(tmp_path, '--batch_size=16', '--max_steps=6', '--checkpoint_every=2')
+    assert 'g_loss is nan at step 3' in str(stop.value.code)
+    assert tf.train.latest_checkpoint(str(tmp_path / 'c' / RUN)).endswith('ckpt-2')
+
+
+def test_deterministic_runs_give_identical_grids(run_main, tmp_path):
+    run_main('--deterministic', '--batch_size=32', '--max_steps=3', '--run_name=one')
+    run_main('--deterministic', '--batch_size=32', '--max_steps=3', '--run_name=two')
+    samples = tmp_path / 'samples'
+    assert (samples / 'one' / 'epoch_001.png').read_bytes() == (samples / 'two' / 'epoch_001.png').read_bytes()
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--batch_size=20000'], 'exceeds the 10000 training images'),
+    (['--data_dir={tmp}/nowhere'], 'is not a directory'),
+    (['--data_dir={tmp}'], 'no train-images-idx3-ubyte'),
+])
+def test_bad_input_found_at_run_time_exits_2_before_writing(tmp_path, monkeypatch, argv, message, capsys):
+    import data
+    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
+    with pytest.raises(SystemExit) as stop:
+        train_in_process(tmp_path, *[a.format(tmp=tmp_path) for a in argv])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / 'c').exists() and not (tmp_path / 's').exists()
+
+
+def test_bad_data_file_through_main_names_the_file(run_main, tmp_path):
+    data_dir = tmp_path / 'mnist'
+    data_dir.mkdir()
+    np.savez(data_dir / 'mnist.npz', x_train=np.zeros((5, 28, 28), np.uint8), y_train=np.zeros(4, np.uint8))
+    done = run_main(f'--data_dir={data_dir}', check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        f'main.py: error: {data_dir / "mnist.npz"}: 5 images but labels of shape (4,)')
