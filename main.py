@@ -186,8 +186,10 @@ def main(argv):
     sample = make_sampler(G)
     fixed_z = np.random.default_rng(f.seed).standard_normal((f.sample_size, f.z_dim), np.float32)
     real_images = data.to_model_range(images)
-    log = utils.CsvLog(os.path.join(ckpt_dir, 'losses.csv'), ['step', 'epoch', 'd_loss', 'g_loss'],
-                       resume_step=int(step))
+    log = utils.CsvLog(os.path.join(ckpt_dir, 'losses.csv'),
+                       ['step', 'epoch', 'd_loss', 'g_loss', 'wall_s'], resume_step=int(step))
+    # wall_s: seconds of this run's training loops so far, summed over resumed invocations.
+    wall_before = float(log.last_row.get('wall_s') or 0) if log.last_row else 0.0
     logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in flags.settings(f).items()))
     logging.info('Training %s: %d epochs of %d steps, batch %d, checkpoints in %s, samples in %s',
                  run, f.epochs, steps_per_epoch, f.batch_size, ckpt_dir, sample_dir)
@@ -218,7 +220,8 @@ def main(argv):
                 if not np.isfinite(value):
                     sys.exit(f'main.py: error: {name} is {value} at step {int(step)}; stopped, '
                              f'the last good checkpoint is {manager.latest_checkpoint}')
-            log.write({'step': int(step), 'epoch': epoch + 1, **values})
+            log.write({'step': int(step), 'epoch': epoch + 1, **values,
+                       'wall_s': round(wall_before + time.perf_counter() - started, 3)})
             if int(step) % f.log_every == 0:
                 rate = (int(step) - tick_step) / (time.perf_counter() - tick)
                 logging.info('step %d/%d  epoch %d  %s  %.2f steps/s', int(step), total_steps,

@@ -77,9 +77,11 @@ class CsvLog:
         self._writer = csv.DictWriter(self._file, self.fields)
         self._writer.writeheader()
         self._writer.writerows(kept)
+        self.last_row = kept[-1] if kept else None
 
     def write(self, row):
         self._writer.writerow(row)
+        self.last_row = row
 
     def flush(self):
         self._file.flush()
