@@ -62,6 +62,8 @@ RUN_DEFINING = ('model', 'protocol', 'a', 'b', 'c', 'lam', 'gan_loss', 'feature_
                 'minibatch_disc', 'label_smoothing', *protocol_defaults('slides', 'gan'),
                 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size', 'seed', 'dataset')
 
+flags.DEFINE_enum('mode', 'train', ('train', 'compare'), 'train: train --model; compare: draw '
+                  'the comparison figures from the runs the other flags name (one per model).')
 flags.DEFINE_enum('model', 'lsgan_reg', MODELS, 'Which GAN to train.')
 flags.DEFINE_enum('protocol', 'slides', PROTOCOLS, 'Sets the defaults of the training-scheme '
                   'flags below: "slides" as the course project ran its comparison, "paper" as '
@@ -118,6 +120,9 @@ flags.DEFINE_integer('max_steps', 0, 'Stop after this many training steps in all
                      'limit), still writing that epoch\'s grid and checkpoint. For smoke runs.')
 flags.DEFINE_boolean('xla', True, 'Compile the training step with XLA (jit_compile): about '
                      '1.5x faster on CPU; the first step then takes ~10 s to compile.')
+flags.DEFINE_string('out_dir', 'results', 'compare: where figures and tables go.')
+flags.DEFINE_integer('compare_epoch', 0, 'compare: the epoch of Figure 1 (0: --epochs).')
+flags.DEFINE_list('figure2_epochs', ['1', '5', '10', '20'], 'compare: the epochs of Figure 2.')
 flags.DEFINE_integer('log_every', 50, 'Steps between two progress lines.')
 flags.DEFINE_integer('keep_checkpoints', 3, 'How many recent checkpoints to keep.')
 flags.DEFINE_integer('checkpoint_every', 500, 'Also checkpoint every this many steps within an '
@@ -135,7 +140,9 @@ def _positive(name):
 for _name in ('epochs', 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size',
               'log_every', 'keep_checkpoints'):
     _positive(_name)
-for _name in ('max_steps', 'checkpoint_every'):
+flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
+                         message='--figure2_epochs must be a comma-separated list of epochs >= 1')
+for _name in ('max_steps', 'checkpoint_every', 'compare_epoch'):
     flags.register_validator(_name, lambda v: v >= 0, message=f'--{_name} must be >= 0')
 flags.register_validator('lr', lambda v: v is None or (v > 0 and math.isfinite(v)),
                          message='--lr must be a positive number')
@@ -214,16 +221,20 @@ def _number(x):
     return f'{x:g}'
 
 
-def run_name(f=FLAGS):
-    """The run's directory name, unique for each model and parameter set that names it."""
-    if f.run_name:
+def run_name(f=FLAGS, model=None):
+    """The run's directory name, unique for each model and parameter set that names it.
+
+    `model` names the run that these flags would give another model (for --mode=compare).
+    """
+    if f.run_name and model is None:
         return f.run_name
-    parts = [f.model]
-    if f.model in LSGAN_FAMILY:
+    model = model or f.model
+    parts = [model]
+    if model in LSGAN_FAMILY:
         parts += [f'a{_number(f.a)}', f'b{_number(f.b)}', f'c{_number(f.c)}']
-    if f.model == 'lsgan_reg':
+    if model == 'lsgan_reg':
         parts.append(f'lam{_number(f.lam)}')
-    if f.model == 'gan':
+    if model == 'gan':
         parts.append(f.gan_loss)
     if f.feature_matching:
         parts.append('fm')

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, logging  # noqa: E402
 
+import compare  # noqa: E402
 import data  # noqa: E402
 import flags  # noqa: E402
 import losses  # noqa: E402
@@ -139,9 +140,26 @@ def all_finite(variables):
     return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables)
 
 
+def draw_comparison(f):
+    """--mode=compare: the slides' figures and the loss curves from finished runs."""
+    runs = {m: flags.run_name(f, model=m) for m in flags.MODELS}
+    epoch = f.compare_epoch or f.epochs
+    out = os.path.join(f.out_dir, f'seed{f.seed}')
+    try:
+        compare.figure1(runs, f.sample_dir, epoch, os.path.join(out, 'figure1.png'))
+        compare.figure2(runs['lsgan'], runs['lsgan_reg'], f.sample_dir,
+                        [int(e) for e in f.figure2_epochs], os.path.join(out, 'figure2.png'))
+        compare.loss_curves(runs, f.checkpoint_dir, os.path.join(out, 'losses.png'))
+    except FileNotFoundError as error:
+        flags.fail(error)
+    logging.info('Figures written to %s', out)
+
+
 def main(argv):
     del argv
     f = FLAGS
+    if f.mode == 'compare':
+        return draw_comparison(f)
     run = flags.run_name(f)
     ckpt_dir = os.path.join(f.checkpoint_dir, run)
     sample_dir = os.path.join(f.sample_dir, run)

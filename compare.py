@@ -1,0 +1,89 @@
+"""Figures from finished runs (`python main.py --mode=compare`): the slides' Figure 1 (six
+models after epoch K), Figure 2 (LSGAN against the regularized LSGAN across epochs) and the
+loss curves. Everything is read from samples/<run>/ and checkpoints/<run>/losses.csv, so the
+figures can be redrawn at any time from what the runs left on disk.
+"""
+import csv
+from pathlib import Path
+
+import imageio.v3 as iio
+import matplotlib
+
+matplotlib.use('Agg')  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+LABELS = {'gan': 'Vanilla GAN', 'improved_gan': 'Improved GAN', 'wgan': 'WGAN',
+          'wgan_gp': 'WGAN-GP', 'lsgan': 'LSGAN', 'lsgan_reg': 'LSGAN + regularizer'}
+
+
+def grid_path(sample_dir, run, epoch):
+    return Path(sample_dir) / run / f'epoch_{epoch:03d}.png'
+
+
+def _show_grids(panels, path, columns, title):
+    """panels: [(label, png path)], drawn in rows of `columns`; missing files are reported."""
+    missing = [str(p) for _, p in panels if not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f'missing sample grids: {", ".join(missing)}')
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis('off')
+    for ax, (label, png) in zip(axes.ravel(), panels):
+        ax.imshow(iio.imread(png), cmap='gray', vmin=0, vmax=255)
+        ax.set_title(label, fontsize=10)
+    fig.suptitle(title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def figure1(runs, sample_dir, epoch, path):
+    """runs: {model: run name}. The six final grids side by side, labelled."""
+    panels = [(LABELS[m], grid_path(sample_dir, run, epoch)) for m, run in runs.items()]
+    _show_grids(panels, path, columns=3, title=f'Samples after {epoch} epochs (fixed z)')
+
+
+def figure2(lsgan_run, reg_run, sample_dir, epochs, path):
+    """LSGAN (top row) and the regularized LSGAN (bottom row) at the given epochs."""
+    panels = [(f'{LABELS[m]}, epoch {e}', grid_path(sample_dir, run, e))
+              for m, run in (('lsgan', lsgan_run), ('lsgan_reg', reg_run)) for e in epochs]
+    _show_grids(panels, path, columns=len(epochs), title='LSGAN vs LSGAN + regularizer')
+
+
+def read_losses(path):
+    """losses.csv -> {column: float array}."""
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    return {key: np.array([float(r[key]) if r.get(key) else np.nan for r in rows])
+            for key in rows[0]}
+
+
+def epoch_means(log, key):
+    epochs = log['epoch'].astype(int)
+    return np.unique(epochs), np.array([log[key][epochs == e].mean() for e in np.unique(epochs)])
+
+
+def loss_curves(runs, checkpoint_dir, path):
+    """Per-epoch mean of D's and G's loss for each run, one panel per model (the losses of
+    different models are on different scales)."""
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6), squeeze=False)
+    for ax, (model, run) in zip(axes.ravel(), runs.items()):
+        log = read_losses(Path(checkpoint_dir) / run / 'losses.csv')
+        for key in ('d_loss', 'g_loss'):
+            ax.plot(*epoch_means(log, key), marker='.', label=key)
+        ax.set_title(LABELS[model], fontsize=10)
+        ax.set_xlabel('epoch')
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def wall_times(runs, checkpoint_dir):
+    """{model: training wall time in seconds} from the last `wall_s` of each loss log."""
+    return {model: read_losses(Path(checkpoint_dir) / run / 'losses.csv')['wall_s'][-1]
+            for model, run in runs.items()}

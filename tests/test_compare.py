@@ -1,0 +1,52 @@
+"""--mode=compare draws its figures from what runs leave on disk."""
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+import flags
+import main
+import utils
+
+
+def fake_run(tmp_path, run, epochs=2):
+    for epoch in range(1, epochs + 1):
+        utils.save_grid(np.full((4, 28, 28, 1), epoch / epochs - 0.5),
+                        tmp_path / 's' / run / f'epoch_{epoch:03d}.png')
+    log = utils.CsvLog(tmp_path / 'c' / run / 'losses.csv',
+                       ['step', 'epoch', 'd_loss', 'g_loss', 'wall_s'], resume_step=0)
+    for step in range(1, 2 * epochs + 1):
+        log.write({'step': step, 'epoch': (step + 1) // 2, 'd_loss': 1 / step, 'g_loss': step,
+                   'wall_s': step * 0.5})
+    log.close()
+
+
+def compare_in_process(tmp_path, *argv):
+    try:
+        flags.parse_or_exit(['main.py', '--mode=compare', '--epochs=2', '--figure2_epochs=1,2',
+                             f'--sample_dir={tmp_path}/s', f'--checkpoint_dir={tmp_path}/c',
+                             f'--out_dir={tmp_path}/out', *argv])
+        runs = {m: flags.run_name(model=m) for m in flags.MODELS}
+        main.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+    return runs
+
+
+def test_compare_writes_the_figures(tmp_path):
+    for model in flags.MODELS:
+        try:
+            flags.parse_or_exit(['main.py', f'--model={model}'])
+            fake_run(tmp_path, flags.run_name())
+        finally:
+            flags.FLAGS.unparse_flags()
+    compare_in_process(tmp_path)
+    for name in ('figure1.png', 'figure2.png', 'losses.png'):
+        image = iio.imread(tmp_path / 'out' / 'seed0' / name)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0
+
+
+def test_compare_names_the_missing_grids(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        compare_in_process(tmp_path)
+    assert stop.value.code == 2
+    assert 'missing sample grids' in capsys.readouterr().err
