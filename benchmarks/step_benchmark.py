@@ -94,6 +94,9 @@ def child(spec):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import warnings
     warnings.filterwarnings('ignore', message='distutils Version classes are deprecated')
+    if spec['impl'] == 'breakdown':
+        print(json.dumps({'rows': breakdown(spec['mode'] == 'xla')}))
+        return
     step, args = build_step(spec)
     times = []
     for i in range(spec['warmup'] + spec['steps']):
@@ -103,6 +106,81 @@ def child(spec):
             times.append(time.perf_counter() - start)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({**spec, 'ms': 1000 * float(np.median(times)), 'peak_mib': peak_mib}))
+
+
+def layer_ops():
+    """(name, op(x, w), x shape, w shape, forward/weight-grad/input-grad passes per step)."""
+    import tensorflow as tf
+
+    def conv(x, w):
+        return tf.nn.conv2d(x, w, 2, 'SAME')
+
+    def deconv(x, w):
+        return tf.nn.conv2d_transpose(x, w, [x.shape[0], 2 * x.shape[1], 2 * x.shape[2],
+                                             w.shape[2]], 2, 'SAME')
+
+    # G's layers run once forward and once backward; D's twice (real, fake) forward, twice for
+    # weight gradients and three times for input gradients (real, fake for D, fake for G).
+    g, d = (1, 1, 1), (2, 2, 3)
+    return [
+        ('G dense1', tf.matmul, (BATCH, Z_DIM), (Z_DIM, FC), (1, 1, 0)),
+        ('G dense2', tf.matmul, (BATCH, FC), (FC, 7 * 7 * 2 * GF_DIM), g),
+        ('G deconv1', deconv, (BATCH, 7, 7, 2 * GF_DIM), (5, 5, GF_DIM, 2 * GF_DIM), g),
+        ('G deconv2', deconv, (BATCH, 14, 14, GF_DIM), (5, 5, 1, GF_DIM), g),
+        ('D conv1', conv, (BATCH, 28, 28, 1), (5, 5, 1, DF_DIM), (2, 2, 1)),
+        ('D conv2', conv, (BATCH, 14, 14, DF_DIM), (5, 5, DF_DIM, 2 * DF_DIM), d),
+        ('D dense1', tf.matmul, (BATCH, 7 * 7 * 2 * DF_DIM), (7 * 7 * 2 * DF_DIM, FC), d),
+        ('D dense2', tf.matmul, (BATCH, FC), (FC, 1), d),
+    ]
+
+
+def median_ms(fn, repeats=20):
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn().numpy()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def breakdown(xla):
+    """Where the project's step spends its time: each weight layer's forward, weight-gradient
+    and input-gradient op at the step's shapes, times its passes per step, and the optimizer
+    update of all 13.4 M weights (Adam, both players)."""
+    import tensorflow as tf
+    rows = []
+    for name, op, x_shape, w_shape, passes in layer_ops():
+        x, w = tf.random.normal(x_shape), tf.random.normal(w_shape)
+
+        def grad(wrt, op=op, x=x, w=w):
+            def fn():
+                with tf.GradientTape() as tape:
+                    tape.watch(wrt(x, w))
+                    y = op(x, w)
+                return tape.gradient(y, wrt(x, w))
+            return fn
+
+        timed = [tf.function(fn, jit_compile=xla) for fn in
+                 (lambda op=op, x=x, w=w: op(x, w), grad(lambda x, w: w), grad(lambda x, w: x))]
+        ms = [median_ms(fn) for fn in timed]
+        rows.append((name, *ms, sum(p * m for p, m in zip(passes, ms))))
+    sys.path.insert(0, str(ROOT))
+    import model
+    G, D = model.generator(), model.discriminator()
+    weights = G.trainable_weights + D.trainable_weights
+    optimizer = tf.keras.optimizers.Adam(1e-4, beta_1=0.5)
+    optimizer.build(weights)
+    grads = [tf.random.normal(w.shape) * 1e-3 for w in weights]
+
+    @tf.function(jit_compile=xla)
+    def update():
+        optimizer.apply_gradients(zip(grads, weights))
+        return weights[0]
+
+    rows.append(('Adam update, G and D', 0.0, 0.0, 0.0, median_ms(update)))
+    return rows
 
 
 def run_child(spec):
@@ -164,6 +242,8 @@ def main():
     parser.add_argument('--modes', default='eager,function,xla')
     parser.add_argument('--steps', type=int, default=30)
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--breakdown', action='store_true',
+                        help='also time each layer op and the optimizer update (XLA)')
     parser.add_argument('--out', help='also write the report (markdown) to this file')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,6 +260,16 @@ def main():
         print(f'{r["impl"]:8s} {r.get("model", "lsgan"):13s} {r["mode"]:9s} {r["ms"]:7.0f} ms/step '
               f'{r["peak_mib"]:6.0f} MiB', flush=True)
     text = f'Machine: {machine()}\n\n' + report(results, step_flops(), matmul_gflops())
+    if args.breakdown:
+        rows = run_child({'impl': 'breakdown', 'mode': 'xla'})['rows']
+        text += ("\n\nWhere the XLA step's time goes (ms; per step = forward, weight-gradient "
+                 'and input-gradient passes times their counts):\n\n'
+                 '| op | forward | weight grad | input grad | per step |\n'
+                 '| --- | ---: | ---: | ---: | ---: |\n')
+        text += '\n'.join(f'| {name} | {f:.1f} | {w:.1f} | {i:.1f} | {t:.1f} |'
+                           for name, f, w, i, t in rows)
+        text += (f'\n| sum | | | | {sum(r[-1] for r in rows):.0f} |\n\nThe rest of the measured '
+                 'step is batch norm, activations, losses and the moving-average updates.')
     print('\n' + text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
