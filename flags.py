@@ -62,8 +62,10 @@ RUN_DEFINING = ('model', 'protocol', 'a', 'b', 'c', 'lam', 'gan_loss', 'feature_
                 'minibatch_disc', 'label_smoothing', *protocol_defaults('slides', 'gan'),
                 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size', 'seed', 'dataset')
 
-flags.DEFINE_enum('mode', 'train', ('train', 'compare'), 'train: train --model; compare: draw '
-                  'the comparison figures from the runs the other flags name (one per model).')
+flags.DEFINE_enum('mode', 'train', ('train', 'eval', 'generate', 'compare'), 'train: train '
+                  '--model; eval: score the run\'s newest checkpoint; generate: write --n samples '
+                  'of it to --out; compare: draw the comparison figures from the runs the other '
+                  'flags name (one per model).')
 flags.DEFINE_enum('model', 'lsgan_reg', MODELS, 'Which GAN to train.')
 flags.DEFINE_enum('protocol', 'slides', PROTOCOLS, 'Sets the defaults of the training-scheme '
                   'flags below: "slides" as the course project ran its comparison, "paper" as '
@@ -120,6 +122,11 @@ flags.DEFINE_integer('max_steps', 0, 'Stop after this many training steps in all
                      'limit), still writing that epoch\'s grid and checkpoint. For smoke runs.')
 flags.DEFINE_boolean('xla', True, 'Compile the training step with XLA (jit_compile): about '
                      '1.5x faster on CPU; the first step then takes ~10 s to compile.')
+flags.DEFINE_integer('eval_every', 1, 'Compute the sample-quality metrics every this many '
+                     'epochs (0: never).')
+flags.DEFINE_integer('eval_n', 5000, 'Generated samples the metrics are computed from.')
+flags.DEFINE_integer('n', 10000, 'generate: how many samples.')
+flags.DEFINE_string('out', 'samples.npz', 'generate: the .npz file written (uint8, key x).')
 flags.DEFINE_string('out_dir', 'results', 'compare: where figures and tables go.')
 flags.DEFINE_integer('compare_epoch', 0, 'compare: the epoch of Figure 1 (0: --epochs).')
 flags.DEFINE_list('figure2_epochs', ['1', '5', '10', '20'], 'compare: the epochs of Figure 2.')
@@ -138,11 +145,11 @@ def _positive(name):
 
 
 for _name in ('epochs', 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size',
-              'log_every', 'keep_checkpoints'):
+              'log_every', 'keep_checkpoints', 'eval_n', 'n'):
     _positive(_name)
 flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
                          message='--figure2_epochs must be a comma-separated list of epochs >= 1')
-for _name in ('max_steps', 'checkpoint_every', 'compare_epoch'):
+for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every'):
     flags.register_validator(_name, lambda v: v >= 0, message=f'--{_name} must be >= 0')
 flags.register_validator('lr', lambda v: v is None or (v > 0 and math.isfinite(v)),
                          message='--lr must be a positive number')

@@ -3,6 +3,7 @@
 Every epoch writes an 8x8 grid of G(z_fixed) to samples/<run>/epoch_NNN.png and a checkpoint
 to checkpoints/<run>/. Re-running the same command resumes where the last checkpoint ended.
 """
+import json
 import os
 import sys
 import time
@@ -20,6 +21,7 @@ import compare  # noqa: E402
 import data  # noqa: E402
 import flags  # noqa: E402
 import losses  # noqa: E402
+import metrics  # noqa: E402
 import model  # noqa: E402
 import utils  # noqa: E402
 
@@ -123,9 +125,9 @@ def make_sampler(G):
 
 
 def load_data_or_fail(f):
-    """Training images as uint8, with the run record; every check happens before any write."""
+    """(uint8 images, labels, run record); every check happens before anything is written."""
     try:
-        images, _, source = data.load_training_images(f.dataset, f.data_dir, f.download)
+        images, labels, source = data.load_training_images(f.dataset, f.data_dir, f.download)
     except data.DataError as error:
         flags.fail(error)
     steps_per_epoch = len(images) // f.batch_size
@@ -133,7 +135,7 @@ def load_data_or_fail(f):
         flags.fail(f'--batch_size={f.batch_size} exceeds the {len(images)} training images')
     record = {**flags.run_definition(f), 'data_source': source, 'n_images': len(images),
               'steps_per_epoch': steps_per_epoch}
-    return images, record
+    return images, labels, record
 
 
 def all_finite(variables):
@@ -155,22 +157,18 @@ def draw_comparison(f):
     logging.info('Figures written to %s', out)
 
 
-def main(argv):
-    del argv
-    f = FLAGS
-    if f.mode == 'compare':
-        return draw_comparison(f)
-    run = flags.run_name(f)
-    ckpt_dir = os.path.join(f.checkpoint_dir, run)
-    sample_dir = os.path.join(f.sample_dir, run)
-    images, record = load_data_or_fail(f)
-    steps_per_epoch = record['steps_per_epoch']
-    try:
-        utils.check_or_record_run(os.path.join(ckpt_dir, 'run.json'), record,
-                                  [*flags.RUN_DEFINING, 'n_images'])
-    except utils.RunMismatch as error:
-        flags.fail(error)
+class Trainable(NamedTuple):
+    """Everything a checkpoint holds, and its manager."""
+    G: object
+    D: object
+    g_opt: object
+    d_opt: object
+    step: tf.Variable
+    noise: tf.random.Generator
+    manager: tf.train.CheckpointManager
 
+
+def build(f, ckpt_dir):
     if f.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(f.seed)
@@ -185,14 +183,64 @@ def main(argv):
     manager = utils.checkpoint_manager(ckpt_dir, f.keep_checkpoints, G=G.all_weights,
                                        D=D.all_weights, g_opt=g_opt, d_opt=d_opt, step=step,
                                        noise=noise)
+    try:
+        utils.restore_newest_readable(manager)
+    except RuntimeError as error:
+        flags.fail(error)
+    return Trainable(G, D, g_opt, d_opt, step, noise, manager)
+
+
+def generate(sample, n, z_dim, seed, batch_size=500):
+    """n images in [-1, 1] from a z set fixed by the seed (the same for every epoch's metrics)."""
+    z = np.random.default_rng([seed, 1]).standard_normal((n, z_dim), np.float32)
+    return np.concatenate([sample(z[i:i + batch_size]).numpy() for i in range(0, n, batch_size)])
+
+
+def score_or_generate(f, run, ckpt_dir):
+    """--mode=eval: the metrics of the run's newest checkpoint; --mode=generate: --n samples
+    from it, as uint8 (n, 28, 28) under key `x` of --out."""
+    if not tf.train.latest_checkpoint(ckpt_dir):
+        flags.fail(f'no checkpoint of run {run} in {ckpt_dir}')
+    t = build(f, ckpt_dir)
+    sample = make_sampler(t.G)
+    if f.mode == 'generate':
+        images = utils.to_uint8(generate(sample, f.n, f.z_dim, f.seed))[..., 0]
+        def write(tmp):
+            with open(tmp, 'wb') as file:  # a file object: np.savez would append .npz to a path
+                np.savez_compressed(file, x=images)
+
+        utils.write_atomically(f.out, write)
+        logging.info('%d samples of %s at step %d written to %s', f.n, run, int(t.step), f.out)
+        return
+    images, labels, _ = load_data_or_fail(f)
+    scorer = metrics.Scorer(images, labels, f.checkpoint_dir, f.dataset)
+    scores = scorer.score(generate(sample, f.eval_n, f.z_dim, f.seed))
+    print(json.dumps({'run': run, 'step': int(t.step), **scores}, indent=1))
+
+
+def main(argv):
+    del argv
+    f = FLAGS
+    if f.mode == 'compare':
+        return draw_comparison(f)
+    run = flags.run_name(f)
+    ckpt_dir = os.path.join(f.checkpoint_dir, run)
+    if f.mode in ('eval', 'generate'):
+        return score_or_generate(f, run, ckpt_dir)
+    sample_dir = os.path.join(f.sample_dir, run)
+    images, labels, record = load_data_or_fail(f)
+    steps_per_epoch = record['steps_per_epoch']
+    try:
+        utils.check_or_record_run(os.path.join(ckpt_dir, 'run.json'), record,
+                                  [*flags.RUN_DEFINING, 'n_images'])
+    except utils.RunMismatch as error:
+        flags.fail(error)
+
+    G, D, g_opt, d_opt, step, noise, manager = build(f, ckpt_dir)
     total_steps = f.epochs * steps_per_epoch
     if f.max_steps:
         total_steps = min(total_steps, f.max_steps)
-    try:
-        resumed = utils.restore_newest_readable(manager)
-    except RuntimeError as error:
-        flags.fail(error)
-    if resumed:
+    if manager.latest_checkpoint:
         logging.info('Resuming %s from step %d (epoch %d, batch %d of %d).', run, int(step),
                      int(step) // steps_per_epoch + 1, int(step) % steps_per_epoch,
                      steps_per_epoch)
@@ -204,8 +252,12 @@ def main(argv):
     sample = make_sampler(G)
     fixed_z = np.random.default_rng(f.seed).standard_normal((f.sample_size, f.z_dim), np.float32)
     real_images = data.to_model_range(images)
+    scorer = metrics.Scorer(images, labels, f.checkpoint_dir, f.dataset) if f.eval_every else None
     log = utils.CsvLog(os.path.join(ckpt_dir, 'losses.csv'),
                        ['step', 'epoch', 'd_loss', 'g_loss', 'wall_s'], resume_step=int(step))
+    metrics_log = utils.CsvLog(os.path.join(ckpt_dir, 'metrics.csv'),
+                               ['step', 'epoch', *metrics.NAMES], resume_step=int(step))
+    board = tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard'))
     # wall_s: seconds of this run's training loops so far, summed over resumed invocations.
     wall_before = float(log.last_row.get('wall_s') or 0) if log.last_row else 0.0
     logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in flags.settings(f).items()))
@@ -216,7 +268,8 @@ def main(argv):
         if not all_finite(G.all_weights + D.all_weights):
             sys.exit(f'main.py: error: non-finite weights at step {int(step)}; not saved, the '
                      f'last good checkpoint is {manager.latest_checkpoint}')
-        log.flush()  # the log on disk always covers the newest checkpoint
+        log.flush()  # the logs on disk always cover the newest checkpoint
+        metrics_log.flush()
         manager.save(checkpoint_number=int(step))
 
     start, started, in_steps = int(step), time.perf_counter(), 0.0
@@ -247,19 +300,32 @@ def main(argv):
                 logging.info('step %d/%d  epoch %d  %s  %.2f steps/s', int(step), total_steps,
                              epoch + 1, '  '.join(f'{k} {v:.4f}' for k, v in values.items()), rate)
                 tick, tick_step = time.perf_counter(), int(step)
+                with board.as_default(step=int(step)):
+                    for name, value in values.items():
+                        tf.summary.scalar(name, value)
             if int(step) >= total_steps:
                 break
             if f.checkpoint_every and int(step) % f.checkpoint_every == 0:
                 save_checkpoint()
-        utils.save_grid(sample(fixed_z).numpy(),
-                        os.path.join(sample_dir, f'epoch_{epoch + 1:03d}.png'))
+        grid = sample(fixed_z).numpy()
+        utils.save_grid(grid, os.path.join(sample_dir, f'epoch_{epoch + 1:03d}.png'))
+        with board.as_default(step=int(step)):
+            tf.summary.image('samples', utils.image_grid(grid)[None, ..., None], max_outputs=1)
+            if scorer and (epoch + 1) % f.eval_every == 0:
+                scores = scorer.score(generate(sample, f.eval_n, f.z_dim, f.seed))
+                metrics_log.write({'step': int(step), 'epoch': epoch + 1, **scores})
+                for name in metrics.HEADLINE:
+                    tf.summary.scalar(name, scores[name])
+                logging.info('Epoch %d metrics: %s', epoch + 1, '  '.join(
+                    f'{name} {scores[name]:.3f}' for name in metrics.HEADLINE))
         save_checkpoint()
         logging.info('Epoch %d done at step %d: grid and checkpoint written.', epoch + 1, int(step))
     log.close()
+    metrics_log.close()
     elapsed = time.perf_counter() - started
     logging.info('Finished %s: %d steps in %.0f s this invocation, %.1f%% of it outside the '
-                 'training steps (data, grids, checkpoints, logs).', run, int(step) - start,
-                 elapsed, 100 * (1 - in_steps / elapsed))
+                 'training steps (data, grids, metrics, checkpoints, logs).', run,
+                 int(step) - start, elapsed, 100 * (1 - in_steps / elapsed))
 
 
 if __name__ == '__main__':

@@ -20,7 +20,7 @@ def run_main(tmp_path):
 
     def run(*args, check=True):
         env = {**os.environ, 'KERAS_HOME': str(tmp_path / 'keras')}
-        cmd = [sys.executable, str(ROOT / 'main.py'), '--nodownload', '--noxla',
+        cmd = [sys.executable, str(ROOT / 'main.py'), '--nodownload', '--noxla', '--eval_every=0',
                '--gf_dim=4', '--df_dim=4', '--sample_size=4',
                f'--sample_dir={tmp_path / "samples"}', f'--checkpoint_dir={tmp_path / "ckpt"}',
                *args]

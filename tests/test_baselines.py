@@ -156,7 +156,7 @@ def test_one_batch_run_of_every_model(tmp_path, monkeypatch, protocol, model_nam
     monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
     try:
         flags.parse_or_exit(['main.py', f'--model={model_name}', f'--protocol={protocol}',
-                             '--nodownload', '--noxla', '--gf_dim=4', '--df_dim=4',
+                             '--nodownload', '--noxla', '--eval_every=0', '--gf_dim=4', '--df_dim=4',
                              '--sample_size=4', '--batch_size=8', '--max_steps=5',
                              f'--sample_dir={tmp_path}/s', f'--checkpoint_dir={tmp_path}/c'])
         run = flags.run_name()

@@ -15,7 +15,8 @@ import main
 from conftest import ROOT
 
 RUN = 'lsgan_a-1_b1_c0_seed0'
-TINY = ['--model=lsgan', '--nodownload', '--noxla', '--gf_dim=4', '--df_dim=4', '--sample_size=4']
+TINY = ['--model=lsgan', '--nodownload', '--noxla', '--eval_every=0', '--gf_dim=4', '--df_dim=4',
+        '--sample_size=4']
 
 
 def final_state(ckpt_dir):
