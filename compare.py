@@ -1,7 +1,8 @@
-"""Figures from finished runs (`python main.py --mode=compare`): the slides' Figure 1 (six
-models after epoch K), Figure 2 (LSGAN against the regularized LSGAN across epochs) and the
-loss curves. Everything is read from samples/<run>/ and checkpoints/<run>/losses.csv, so the
-figures can be redrawn at any time from what the runs left on disk.
+"""Figures and tables from finished runs (`python main.py --mode=compare`): the slides'
+Figure 1 (six models after epoch K), Figure 2 (LSGAN against the regularized LSGAN across
+epochs), loss and metric curves, an animated GIF per run and RESULTS.md (final metrics, mean
++- std over seeds). Everything is read from samples/<run>/ and checkpoints/<run>/*.csv, so all
+of it can be redrawn at any time from what the runs left on disk.
 """
 import csv
 from pathlib import Path
@@ -58,7 +59,7 @@ def read_losses(path):
     with open(path, newline='') as f:
         rows = list(csv.DictReader(f))
     return {key: np.array([float(r[key]) if r.get(key) else np.nan for r in rows])
-            for key in rows[0]}
+            for key in (rows[0] if rows else ())}
 
 
 def epoch_means(log, key):
@@ -87,3 +88,68 @@ def wall_times(runs, checkpoint_dir):
     """{model: training wall time in seconds} from the last `wall_s` of each loss log."""
     return {model: read_losses(Path(checkpoint_dir) / run / 'losses.csv')['wall_s'][-1]
             for model, run in runs.items()}
+
+
+METRIC_TITLES = {'fid': 'FID (classifier features, lower is better)',
+                 'classifier_score': 'classifier score (10 at most)',
+                 'classes_covered': 'classes covered'}
+
+
+def metric_curves(runs_by_seed, checkpoint_dir, path):
+    """Each metric per epoch, one line per model and seed (seeds share their model's colour)."""
+    fig, axes = plt.subplots(1, len(METRIC_TITLES), figsize=(5 * len(METRIC_TITLES), 4))
+    colours = dict(zip(LABELS, plt.rcParams['axes.prop_cycle'].by_key()['color']))
+    for ax, (metric, title) in zip(axes, METRIC_TITLES.items()):
+        for seed, runs in runs_by_seed.items():
+            for model, run in runs.items():
+                log = _metrics_log(checkpoint_dir, run)
+                if log and len(log['epoch']) > 1:
+                    ax.plot(log['epoch'], log[metric], color=colours[model], alpha=0.8,
+                            label=LABELS[model] if seed == min(runs_by_seed) else None)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel('epoch')
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _metrics_log(checkpoint_dir, run):
+    path = Path(checkpoint_dir) / run / 'metrics.csv'
+    return read_losses(path) if path.exists() else None
+
+
+def animate(sample_dir, run, path, seconds_per_frame=0.4):
+    """The run's grids, epoch after epoch, as one animated GIF."""
+    frames = [iio.imread(p) for p in sorted((Path(sample_dir) / run).glob('epoch_*.png'))]
+    if frames:
+        iio.imwrite(path, np.stack(frames), extension='.gif', duration=seconds_per_frame * 1000,
+                    loop=0)
+
+
+def results_table(runs_by_seed, checkpoint_dir, epoch):
+    """RESULTS.md: per model, the metrics at `epoch` as mean +- std over the seeds that have it."""
+    lines = [f'# Results after epoch {epoch}', '',
+             'Mean +- standard deviation over seeds (n = seeds with a score at that epoch). FID is '
+             "computed on this project's digit-classifier features: compare it only within "
+             'this table.', '',
+             '| model | n | FID | classifier score | classes covered | KL to uniform |',
+             '| --- | ---: | ---: | ---: | ---: | ---: |']
+    for model, label in LABELS.items():
+        rows = []
+        for runs in runs_by_seed.values():
+            log = _metrics_log(checkpoint_dir, runs[model])
+            if log and epoch in log['epoch']:
+                i = int(np.where(log['epoch'] == epoch)[0][-1])
+                rows.append([log[k][i] for k in ('fid', 'classifier_score', 'classes_covered',
+                                                 'kl_uniform')])
+        if not rows:
+            lines.append(f'| {label} | 0 | | | | |')
+            continue
+        values = np.array(rows)
+        cells = [f'{m:.2f} +- {s:.2f}' if len(rows) > 1 else f'{m:.2f}'
+                 for m, s in zip(values.mean(0), values.std(0, ddof=1) if len(rows) > 1
+                                 else np.zeros(4))]
+        lines.append(f'| {label} | {len(rows)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'

@@ -128,6 +128,8 @@ flags.DEFINE_integer('eval_n', 5000, 'Generated samples the metrics are computed
 flags.DEFINE_integer('n', 10000, 'generate: how many samples.')
 flags.DEFINE_string('out', 'samples.npz', 'generate: the .npz file written (uint8, key x).')
 flags.DEFINE_string('out_dir', 'results', 'compare: where figures and tables go.')
+flags.DEFINE_list('seeds', ['0'], 'compare: the seeds whose runs RESULTS.md and the metric '
+                  'curves summarise.')
 flags.DEFINE_integer('compare_epoch', 0, 'compare: the epoch of Figure 1 (0: --epochs).')
 flags.DEFINE_list('figure2_epochs', ['1', '5', '10', '20'], 'compare: the epochs of Figure 2.')
 flags.DEFINE_integer('log_every', 50, 'Steps between two progress lines.')
@@ -147,6 +149,8 @@ def _positive(name):
 for _name in ('epochs', 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size',
               'log_every', 'keep_checkpoints', 'eval_n', 'n'):
     _positive(_name)
+flags.register_validator('seeds', lambda v: all(s.isdigit() for s in v),
+                         message='--seeds must be a comma-separated list of integers')
 flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
                          message='--figure2_epochs must be a comma-separated list of epochs >= 1')
 for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every'):

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import types
 import warnings
 from typing import NamedTuple
 
@@ -143,10 +144,16 @@ def all_finite(variables):
 
 
 def draw_comparison(f):
-    """--mode=compare: the slides' figures and the loss curves from finished runs."""
-    runs = {m: flags.run_name(f, model=m) for m in flags.MODELS}
+    """--mode=compare: figures of --seed's runs, and tables and curves over --seeds."""
+    def runs_of(seed):
+        with_seed = types.SimpleNamespace(**{**f.flag_values_dict(), 'seed': seed})
+        return {m: flags.run_name(with_seed, model=m) for m in flags.MODELS}
+
+    runs = runs_of(f.seed)
+    runs_by_seed = {int(seed): runs_of(int(seed)) for seed in f.seeds}
     epoch = f.compare_epoch or f.epochs
     out = os.path.join(f.out_dir, f'seed{f.seed}')
+    os.makedirs(out, exist_ok=True)
     try:
         compare.figure1(runs, f.sample_dir, epoch, os.path.join(out, 'figure1.png'))
         compare.figure2(runs['lsgan'], runs['lsgan_reg'], f.sample_dir,
@@ -154,7 +161,12 @@ def draw_comparison(f):
         compare.loss_curves(runs, f.checkpoint_dir, os.path.join(out, 'losses.png'))
     except FileNotFoundError as error:
         flags.fail(error)
-    logging.info('Figures written to %s', out)
+    for model, run in runs.items():
+        compare.animate(f.sample_dir, run, os.path.join(out, f'{model}.gif'))
+    compare.metric_curves(runs_by_seed, f.checkpoint_dir, os.path.join(f.out_dir, 'metrics.png'))
+    table = compare.results_table(runs_by_seed, f.checkpoint_dir, epoch)
+    utils.write_atomically(os.path.join(f.out_dir, 'RESULTS.md'), lambda tmp: tmp.write_text(table))
+    logging.info('Figures written to %s, RESULTS.md and metrics.png to %s', out, f.out_dir)
 
 
 class Trainable(NamedTuple):
@@ -215,7 +227,12 @@ def score_or_generate(f, run, ckpt_dir):
     images, labels, _ = load_data_or_fail(f)
     scorer = metrics.Scorer(images, labels, f.checkpoint_dir, f.dataset)
     scores = scorer.score(generate(sample, f.eval_n, f.z_dim, f.seed))
-    print(json.dumps({'run': run, 'step': int(t.step), **scores}, indent=1))
+    epoch = -(-int(t.step) // (len(images) // f.batch_size))  # the epoch the step ends or is in
+    record = utils.CsvLog(os.path.join(ckpt_dir, 'metrics.csv'), ['step', 'epoch', *metrics.NAMES],
+                          resume_step=int(t.step) - 1)  # replaces a row of this step, if any
+    record.write({'step': int(t.step), 'epoch': epoch, **scores})
+    record.close()
+    print(json.dumps({'run': run, 'step': int(t.step), 'epoch': epoch, **scores}, indent=1))
 
 
 def main(argv):

@@ -40,9 +40,28 @@ def test_compare_writes_the_figures(tmp_path):
         finally:
             flags.FLAGS.unparse_flags()
     compare_in_process(tmp_path)
-    for name in ('figure1.png', 'figure2.png', 'losses.png'):
-        image = iio.imread(tmp_path / 'out' / 'seed0' / name)
+    out = tmp_path / 'out'
+    for path in (out / 'seed0' / 'figure1.png', out / 'seed0' / 'figure2.png',
+                 out / 'seed0' / 'losses.png', out / 'metrics.png'):
+        image = iio.imread(path)
         assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0
+    assert iio.imread(out / 'seed0' / 'lsgan_reg.gif').shape[0] == 2  # one frame per epoch
+
+
+def test_results_table_is_mean_and_std_over_seeds(tmp_path):
+    import compare
+    runs_by_seed = {}
+    for seed, fid in ((0, 10.0), (1, 14.0)):
+        runs_by_seed[seed] = {m: f'{m}_seed{seed}' for m in flags.MODELS}
+        log = utils.CsvLog(tmp_path / f'lsgan_seed{seed}' / 'metrics.csv',
+                           ['step', 'epoch', 'fid', 'classifier_score', 'classes_covered',
+                            'kl_uniform'], resume_step=0)
+        log.write({'step': 5, 'epoch': 2, 'fid': fid, 'classifier_score': 9.0,
+                   'classes_covered': 10, 'kl_uniform': 0.01})
+        log.close()
+    table = compare.results_table(runs_by_seed, tmp_path, epoch=2)
+    assert '| LSGAN | 2 | 12.00 +- 2.83 | 9.00 +- 0.00 | 10.00 +- 0.00 | 0.01 +- 0.00 |' in table
+    assert '| WGAN | 0 |' in table
 
 
 def test_compare_names_the_missing_grids(tmp_path, capsys):
