@@ -153,3 +153,32 @@ def results_table(runs_by_seed, checkpoint_dir, epoch):
                                  else np.zeros(4))]
         lines.append(f'| {label} | {len(rows)} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def gradient_curves(runs, checkpoint_dir, path):
+    """The generator's gradient norm per logged step (log scale), its LSGAN and regularizer
+    parts for lsgan_reg, and the mean norm of grad_x D at generated samples, per model."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for model, run in runs.items():
+        csv_path = Path(checkpoint_dir) / run / 'gradients.csv'
+        if not csv_path.exists():
+            continue
+        log = read_losses(csv_path)
+        if not len(log.get('step', ())):
+            continue
+        line, = axes[0].plot(log['step'], log['g_grad_norm'], label=LABELS[model])
+        for part, style in (('lsgan', '--'), ('reg', ':')):
+            if f'g_grad_norm_{part}' in log:
+                axes[0].plot(log['step'], log[f'g_grad_norm_{part}'], style, color=line.get_color(),
+                             label=f'{LABELS[model]}: {part} part')
+        axes[1].plot(log['step'], log['d_grad_x_norm'], label=LABELS[model])
+    axes[0].set_title("norm of the gradient of G's loss w.r.t. G's weights", fontsize=10)
+    axes[1].set_title('mean norm of grad_x D(x) at generated samples', fontsize=10)
+    for ax in axes:
+        ax.set_yscale('log')
+        ax.set_xlabel('step')
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

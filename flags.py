@@ -124,6 +124,8 @@ flags.DEFINE_boolean('xla', True, 'Compile the training step with XLA (jit_compi
                      '1.5x faster on CPU; the first step then takes ~10 s to compile.')
 flags.DEFINE_integer('eval_every', 1, 'Compute the sample-quality metrics every this many '
                      'epochs (0: never).')
+flags.DEFINE_integer('grad_every', 50, 'Every this many steps, log gradient norms (G\'s loss and '
+                     'its parts, grad_x D at generated samples) to gradients.csv (0: never).')
 flags.DEFINE_integer('eval_n', 5000, 'Generated samples the metrics are computed from.')
 flags.DEFINE_integer('n', 10000, 'generate: how many samples.')
 flags.DEFINE_string('out', 'samples.npz', 'generate: the .npz file written (uint8, key x).')
@@ -153,7 +155,7 @@ flags.register_validator('seeds', lambda v: all(s.isdigit() for s in v),
                          message='--seeds must be a comma-separated list of integers')
 flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
                          message='--figure2_epochs must be a comma-separated list of epochs >= 1')
-for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every'):
+for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every', 'grad_every'):
     flags.register_validator(_name, lambda v: v >= 0, message=f'--{_name} must be >= 0')
 flags.register_validator('lr', lambda v: v is None or (v > 0 and math.isfinite(v)),
                          message='--lr must be a positive number')

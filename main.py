@@ -73,6 +73,14 @@ def objectives(f, D, noise):
     }[f.model]
 
 
+def generator_loss_parts(f):
+    """The terms of G's loss whose gradients are logged apart ({} when it has one term)."""
+    if f.model == 'lsgan_reg':
+        return {'lsgan': lambda p: losses.lsgan_generator_loss(p.d_fake, f.c),
+                'reg': lambda p: f.lam * losses.mean_matching_penalty(p.d_real, p.d_fake)}
+    return {}
+
+
 def make_optimizer(f):
     if f.optimizer == 'rmsprop':
         return tf.keras.optimizers.RMSprop(f.lr)
@@ -88,10 +96,14 @@ def make_train_step(G, D, g_opt, d_opt, noise, f):
     code. The alternating schedule calls it with D alone, then with G alone.
     """
     d_objective, g_objective = objectives(f, D, noise)
+    g_parts = generator_loss_parts(f)
     clipped = D.trainable_weights if f.clip_scope == 'all' else model.kernels_and_biases(D)
 
     @tf.function(jit_compile=f.xla)
-    def train_step(real, update_d, update_g):
+    def train_step(real, update_d, update_g, probe=False):
+        """`probe` adds gradient diagnostics from the same forward pass (no extra update):
+        the norm of G's loss gradient (and of each part's), and the mean norm over generated
+        samples of grad_x D(x), the signal the slides argue vanishes."""
         G.train()  # TL reads the mode while tracing: set it inside so every trace trains
         D.train()
         z = noise.normal([f.batch_size, f.z_dim])
@@ -102,9 +114,18 @@ def make_train_step(G, D, g_opt, d_opt, noise, f):
             out = {'g_loss': g_objective(p)}
             if update_d:
                 out['d_loss'] = d_objective(p)
+            parts = {name: part(p) for name, part in g_parts.items()} if probe else {}
+        if update_g or probe:
+            g_grads = tape.gradient(out['g_loss'], G.trainable_weights)
+        if probe:
+            out['g_grad_norm'] = tf.linalg.global_norm(g_grads)
+            for name, value in parts.items():
+                out[f'g_grad_norm_{name}'] = tf.linalg.global_norm(
+                    tape.gradient(value, G.trainable_weights))
+            grad_x = tf.reshape(tape.gradient(d_fake, fake), [f.batch_size, -1])
+            out['d_grad_x_norm'] = tf.reduce_mean(tf.norm(grad_x, axis=1))
         if update_g:
-            g_opt.apply_gradients(zip(tape.gradient(out['g_loss'], G.trainable_weights),
-                                      G.trainable_weights))
+            g_opt.apply_gradients(zip(g_grads, G.trainable_weights))
         if update_d:
             d_opt.apply_gradients(zip(tape.gradient(out['d_loss'], D.trainable_weights),
                                       D.trainable_weights))
@@ -159,6 +180,7 @@ def draw_comparison(f):
         compare.figure2(runs['lsgan'], runs['lsgan_reg'], f.sample_dir,
                         [int(e) for e in f.figure2_epochs], os.path.join(out, 'figure2.png'))
         compare.loss_curves(runs, f.checkpoint_dir, os.path.join(out, 'losses.png'))
+        compare.gradient_curves(runs, f.checkpoint_dir, os.path.join(out, 'gradients.png'))
     except FileNotFoundError as error:
         flags.fail(error)
     for model, run in runs.items():
@@ -274,6 +296,10 @@ def main(argv):
                        ['step', 'epoch', 'd_loss', 'g_loss', 'wall_s'], resume_step=int(step))
     metrics_log = utils.CsvLog(os.path.join(ckpt_dir, 'metrics.csv'),
                                ['step', 'epoch', *metrics.NAMES], resume_step=int(step))
+    grad_log = utils.CsvLog(os.path.join(ckpt_dir, 'gradients.csv'),
+                            ['step', 'epoch', 'g_grad_norm',
+                             *(f'g_grad_norm_{name}' for name in generator_loss_parts(f)),
+                             'd_grad_x_norm'], resume_step=int(step))
     board = tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard'))
     # wall_s: seconds of this run's training loops so far, summed over resumed invocations.
     wall_before = float(log.last_row.get('wall_s') or 0) if log.last_row else 0.0
@@ -285,8 +311,8 @@ def main(argv):
         if not all_finite(G.all_weights + D.all_weights):
             sys.exit(f'main.py: error: non-finite weights at step {int(step)}; not saved, the '
                      f'last good checkpoint is {manager.latest_checkpoint}')
-        log.flush()  # the logs on disk always cover the newest checkpoint
-        metrics_log.flush()
+        for csv_log in (log, metrics_log, grad_log):  # logs on disk cover the newest checkpoint
+            csv_log.flush()
         manager.save(checkpoint_number=int(step))
 
     start, started, in_steps = int(step), time.perf_counter(), 0.0
@@ -296,16 +322,20 @@ def main(argv):
         for real in data.epoch_batches(real_images, f.batch_size, f.seed, epoch,
                                        skip=int(step) % steps_per_epoch):
             g_turn = (int(step) + 1) % f.n_critic == 0
+            probe = bool(f.grad_every) and (int(step) + 1) % f.grad_every == 0
             step_started = time.perf_counter()
             if f.schedule == 'joint':
-                out = train_step(real, update_d=True, update_g=g_turn)
+                out = train_step(real, update_d=True, update_g=g_turn, probe=probe)
             else:
-                out = train_step(real, update_d=True, update_g=False)
+                out = train_step(real, update_d=True, update_g=False, probe=probe)
                 if g_turn:
                     out.update(train_step(real, update_d=False, update_g=True))
             step.assign_add(1)
             values = {k: float(out[k]) for k in ('d_loss', 'g_loss')}  # waits for the step
             in_steps += time.perf_counter() - step_started
+            if probe:
+                grad_log.write({'step': int(step), 'epoch': epoch + 1,
+                                **{k: float(v) for k, v in out.items() if 'grad' in k}})
             for name, value in values.items():
                 if not np.isfinite(value):
                     sys.exit(f'main.py: error: {name} is {value} at step {int(step)}; stopped, '
@@ -337,8 +367,8 @@ def main(argv):
                     f'{name} {scores[name]:.3f}' for name in metrics.HEADLINE))
         save_checkpoint()
         logging.info('Epoch %d done at step %d: grid and checkpoint written.', epoch + 1, int(step))
-    log.close()
-    metrics_log.close()
+    for csv_log in (log, metrics_log, grad_log):
+        csv_log.close()
     elapsed = time.perf_counter() - started
     logging.info('Finished %s: %d steps in %.0f s this invocation, %.1f%% of it outside the '
                  'training steps (data, grids, metrics, checkpoints, logs).', run,

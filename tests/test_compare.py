@@ -18,6 +18,12 @@ def fake_run(tmp_path, run, epochs=2):
         log.write({'step': step, 'epoch': (step + 1) // 2, 'd_loss': 1 / step, 'g_loss': step,
                    'wall_s': step * 0.5})
     log.close()
+    log = utils.CsvLog(tmp_path / 'c' / run / 'gradients.csv',
+                       ['step', 'epoch', 'g_grad_norm', 'd_grad_x_norm'], resume_step=0)
+    for step in range(1, 2 * epochs + 1):
+        log.write({'step': step, 'epoch': (step + 1) // 2, 'g_grad_norm': 1 / step,
+                   'd_grad_x_norm': step})
+    log.close()
 
 
 def compare_in_process(tmp_path, *argv):
@@ -42,7 +48,8 @@ def test_compare_writes_the_figures(tmp_path):
     compare_in_process(tmp_path)
     out = tmp_path / 'out'
     for path in (out / 'seed0' / 'figure1.png', out / 'seed0' / 'figure2.png',
-                 out / 'seed0' / 'losses.png', out / 'metrics.png'):
+                 out / 'seed0' / 'losses.png', out / 'seed0' / 'gradients.png',
+                 out / 'metrics.png'):
         image = iio.imread(path)
         assert image.ndim == 3 and image.shape[0] > 200 and image.std() > 0
     assert iio.imread(out / 'seed0' / 'lsgan_reg.gif').shape[0] == 2  # one frame per epoch

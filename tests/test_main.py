@@ -87,3 +87,22 @@ def test_default_flags_parse_and_name_the_run():
         assert flags.run_name() == 'lsgan_reg_a-1_b1_c0_lam0.5_seed0'
     finally:
         flags.FLAGS.unparse_flags()
+
+
+def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
+    """G's gradient is the sum of its parts' gradients: with lambda = 0 the regularizer's part
+    is zero and the LSGAN part is all of it; otherwise the triangle inequality holds."""
+    def gradient_rows(run_name, *args):
+        run_main('--model=lsgan_reg', '--max_steps=3', '--batch_size=8', '--grad_every=1',
+                 f'--run_name={run_name}', *args)
+        return list(csv.DictReader((tmp_path / 'ckpt' / run_name / 'gradients.csv').open()))
+
+    rows = gradient_rows('lam0', '--lam=0')
+    assert [r['step'] for r in rows] == ['1', '2', '3']
+    for r in rows:
+        assert float(r['g_grad_norm_reg']) == 0
+        assert float(r['g_grad_norm']) == pytest.approx(float(r['g_grad_norm_lsgan']), rel=1e-5)
+        assert float(r['d_grad_x_norm']) > 0
+    for r in gradient_rows('lam5', '--lam=5'):
+        total, lsgan, reg = (float(r[k]) for k in ('g_grad_norm', 'g_grad_norm_lsgan', 'g_grad_norm_reg'))
+        assert reg > 0 and total <= lsgan + reg + 1e-5
