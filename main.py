@@ -354,6 +354,7 @@ def main(argv):
                 break
             if f.checkpoint_every and int(step) % f.checkpoint_every == 0:
                 save_checkpoint()
+        epoch_end = time.perf_counter()
         grid = sample(fixed_z).numpy()
         utils.save_grid(grid, os.path.join(sample_dir, f'epoch_{epoch + 1:03d}.png'))
         with board.as_default(step=int(step)):
@@ -365,8 +366,11 @@ def main(argv):
                     tf.summary.scalar(name, scores[name])
                 logging.info('Epoch %d metrics: %s', epoch + 1, '  '.join(
                     f'{name} {scores[name]:.3f}' for name in metrics.HEADLINE))
+        checkpoint_start = time.perf_counter()
         save_checkpoint()
-        logging.info('Epoch %d done at step %d: grid and checkpoint written.', epoch + 1, int(step))
+        logging.info('Epoch %d done at step %d: grid, metrics %.1f s, checkpoint %.1f s.',
+                     epoch + 1, int(step), checkpoint_start - epoch_end,
+                     time.perf_counter() - checkpoint_start)
     for csv_log in (log, metrics_log, grad_log):
         csv_log.close()
     elapsed = time.perf_counter() - started
