@@ -268,8 +268,10 @@ def main():
                  '| --- | ---: | ---: | ---: | ---: |\n')
         text += '\n'.join(f'| {name} | {f:.1f} | {w:.1f} | {i:.1f} | {t:.1f} |'
                            for name, f, w, i, t in rows)
-        text += (f'\n| sum | | | | {sum(r[-1] for r in rows):.0f} |\n\nThe rest of the measured '
-                 'step is batch norm, activations, losses and the moving-average updates.')
+        text += (f'\n| sum | | | | {sum(r[-1] for r in rows):.0f} |\n\nOps timed one by one '
+                 '(each with its own dispatch); XLA fuses the elementwise work (batch norm, '
+                 'activations, losses) into them, so a sum near or above the measured step means '
+                 'the step is bound by these matmuls and convolutions.')
     print('\n' + text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
