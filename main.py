@@ -137,8 +137,8 @@ def make_train_step(G, D, g_opt, d_opt, noise, f):
     return train_step
 
 
-def make_sampler(G):
-    @tf.function
+def make_sampler(G, xla=False):
+    @tf.function(jit_compile=xla)
     def sample(z):
         G.eval()  # moving BatchNorm statistics, no update
         return G(z)
@@ -236,7 +236,7 @@ def score_or_generate(f, run, ckpt_dir):
     if not tf.train.latest_checkpoint(ckpt_dir):
         flags.fail(f'no checkpoint of run {run} in {ckpt_dir}')
     t = build(f, ckpt_dir)
-    sample = make_sampler(t.G)
+    sample = make_sampler(t.G, f.xla)
     if f.mode == 'generate':
         images = utils.to_uint8(generate(sample, f.n, f.z_dim, f.seed))[..., 0]
         def write(tmp):
@@ -288,7 +288,7 @@ def main(argv):
         return
 
     train_step = make_train_step(G, D, g_opt, d_opt, noise, f)
-    sample = make_sampler(G)
+    sample = make_sampler(G, f.xla)
     fixed_z = np.random.default_rng(f.seed).standard_normal((f.sample_size, f.z_dim), np.float32)
     real_images = data.to_model_range(images)
     scorer = metrics.Scorer(images, labels, f.checkpoint_dir, f.dataset) if f.eval_every else None
