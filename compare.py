@@ -84,12 +84,6 @@ def loss_curves(runs, checkpoint_dir, path):
     plt.close(fig)
 
 
-def wall_times(runs, checkpoint_dir):
-    """{model: training wall time in seconds} from the last `wall_s` of each loss log."""
-    return {model: read_losses(Path(checkpoint_dir) / run / 'losses.csv')['wall_s'][-1]
-            for model, run in runs.items()}
-
-
 METRIC_TITLES = {'fid': 'FID (classifier features, lower is better)',
                  'classifier_score': 'classifier score (10 at most)',
                  'classes_covered': 'classes covered'}
