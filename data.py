@@ -176,16 +176,22 @@ def to_model_range(images):
     return tf.constant(images[..., None], tf.float32) / 127.5 - 1.0
 
 
-def epoch_batches(images, batch_size, seed, epoch, skip=0):
-    """tf.data of one epoch's batches from an in-memory image tensor, in a fresh order.
+def training_batches(images, batch_size, seed, first_step, n_steps):
+    """tf.data of the batches of training steps first_step, ..., first_step + n_steps - 1.
 
-    The order is a pure function of (seed, epoch), so a run resumed mid-epoch sees exactly the
-    batches it would have seen; `skip` drops the first batches of the epoch. The last partial
-    batch is dropped so every step has the same shape and the step function never retraces.
+    Each epoch is one pass over the in-memory image tensor in a fresh order that is a pure
+    function of (seed, epoch), so a run resumed at any step sees exactly the batches it would
+    have seen. The last partial batch of an epoch is dropped: every step has the same shape
+    and the step function never retraces. Build it once, before the training step is traced:
+    creating a tf.data pipeline in a process with many traced functions copies TensorFlow's
+    whole function library, which took about 30 s per epoch here.
     """
-    order = np.random.default_rng([seed, epoch]).permutation(len(images))
-    n_batches = len(images) // batch_size
-    batch_indices = order[:n_batches * batch_size].reshape(n_batches, batch_size)[skip:]
-    return (tf.data.Dataset.from_tensor_slices(batch_indices)
-            .map(lambda indices: tf.gather(images, indices))
+    per_epoch = len(images) // batch_size
+    first_epoch, last_epoch = first_step // per_epoch, (first_step + n_steps - 1) // per_epoch
+    indices = np.concatenate([
+        np.random.default_rng([seed, epoch]).permutation(len(images))[:per_epoch * batch_size]
+        .reshape(per_epoch, batch_size) for epoch in range(first_epoch, last_epoch + 1)])
+    start = first_step - first_epoch * per_epoch
+    return (tf.data.Dataset.from_tensor_slices(indices[start:start + n_steps])
+            .map(lambda batch: tf.gather(images, batch))
             .prefetch(tf.data.AUTOTUNE))

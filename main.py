@@ -3,6 +3,7 @@
 Every epoch writes an 8x8 grid of G(z_fixed) to samples/<run>/epoch_NNN.png and a checkpoint
 to checkpoints/<run>/. Re-running the same command resumes where the last checkpoint ended.
 """
+import itertools
 import json
 import os
 import sys
@@ -315,12 +316,14 @@ def main(argv):
             csv_log.flush()
         manager.save(checkpoint_number=int(step))
 
+    batches = iter(data.training_batches(real_images, f.batch_size, f.seed, int(step),
+                                         total_steps - int(step)))
     start, started, in_steps = int(step), time.perf_counter(), 0.0
     while int(step) < total_steps:
         epoch = int(step) // steps_per_epoch
+        epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
         tick, tick_step = time.perf_counter(), int(step)
-        for real in data.epoch_batches(real_images, f.batch_size, f.seed, epoch,
-                                       skip=int(step) % steps_per_epoch):
+        for real in itertools.islice(batches, epoch_end - int(step)):
             g_turn = (int(step) + 1) % f.n_critic == 0
             probe = bool(f.grad_every) and (int(step) + 1) % f.grad_every == 0
             step_started = time.perf_counter()
@@ -350,11 +353,10 @@ def main(argv):
                 with board.as_default(step=int(step)):
                     for name, value in values.items():
                         tf.summary.scalar(name, value)
-            if int(step) >= total_steps:
-                break
-            if f.checkpoint_every and int(step) % f.checkpoint_every == 0:
+            mid_epoch = int(step) < epoch_end  # the epoch end saves anyway
+            if f.checkpoint_every and int(step) % f.checkpoint_every == 0 and mid_epoch:
                 save_checkpoint()
-        epoch_end = time.perf_counter()
+        grid_start = time.perf_counter()
         grid = sample(fixed_z).numpy()
         utils.save_grid(grid, os.path.join(sample_dir, f'epoch_{epoch + 1:03d}.png'))
         with board.as_default(step=int(step)):
@@ -369,7 +371,7 @@ def main(argv):
         checkpoint_start = time.perf_counter()
         save_checkpoint()
         logging.info('Epoch %d done at step %d: grid, metrics %.1f s, checkpoint %.1f s.',
-                     epoch + 1, int(step), checkpoint_start - epoch_end,
+                     epoch + 1, int(step), checkpoint_start - grid_start,
                      time.perf_counter() - checkpoint_start)
     for csv_log in (log, metrics_log, grad_log):
         csv_log.close()

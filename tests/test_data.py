@@ -104,17 +104,19 @@ def test_download_offline_fails_fast(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_epoch_batches_reshuffle_and_resume():
+def test_training_batches_reshuffle_every_epoch_and_resume_anywhere():
     import tensorflow as tf
     images = tf.reshape(tf.range(10, dtype=tf.float32), [10, 1, 1, 1])  # image i holds value i
 
-    def order(epoch, skip=0):
+    def steps(first, n):
         return [b.numpy().ravel().astype(int).tolist()
-                for b in data.epoch_batches(images, 3, seed=7, epoch=epoch, skip=skip)]
+                for b in data.training_batches(images, 3, seed=7, first_step=first, n_steps=n)]
 
-    first = order(0)
-    assert len(first) == 3 and all(len(b) == 3 for b in first)  # the partial batch is dropped
-    assert len(set(sum(first, []))) == 9  # no image twice in an epoch
-    assert order(0) == first  # a pure function of (seed, epoch)
-    assert order(1) != first  # a new order every epoch
-    assert order(0, skip=2) == first[2:]  # resuming mid-epoch sees the remaining batches
+    run = steps(0, 9)  # three epochs of three batches: the partial batch is dropped
+    assert len(run) == 9 and all(len(b) == 3 for b in run)
+    epochs = [sum(run[i:i + 3], []) for i in (0, 3, 6)]
+    assert all(len(set(e)) == 9 for e in epochs)  # no image twice in an epoch
+    assert epochs[0] != epochs[1] != epochs[2]  # a new order every epoch
+    assert steps(0, 9) == run  # a pure function of the seed
+    for first in (1, 3, 5):
+        assert steps(first, 9 - first) == run[first:]  # resuming at any step
