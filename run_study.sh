@@ -7,6 +7,7 @@
 # everything the figures need.
 #   bash run_study.sh 0 1 2            # three seeds
 #   bash run_study.sh 0 -- --epochs=5
+#   MODELS="lsgan lsgan_reg" bash run_study.sh 1 2    # a subset of the models
 set -euo pipefail
 cd "$(dirname "$0")"
 seeds=()
@@ -15,7 +16,7 @@ while [[ $# -gt 0 && $1 != -- ]]; do seeds+=("$1"); shift; done
 [[ ${#seeds[@]} -gt 0 ]] || seeds=(0)
 mkdir -p logs
 for seed in "${seeds[@]}"; do
-  for model in gan improved_gan wgan wgan_gp lsgan lsgan_reg; do
+  for model in ${MODELS:-gan improved_gan wgan wgan_gp lsgan lsgan_reg}; do
     echo "== $model seed $seed"
     python main.py --model="$model" --protocol=slides --seed="$seed" "$@" \
       2>&1 | tee -a "logs/${model}_seed${seed}.log" | grep -E 'error:|Finished|nothing to do' || true
