@@ -22,129 +22,12 @@ from absl import app, logging  # noqa: E402
 import compare  # noqa: E402
 import data  # noqa: E402
 import flags  # noqa: E402
-import losses  # noqa: E402
 import metrics  # noqa: E402
 import model  # noqa: E402
+import training  # noqa: E402
 import utils  # noqa: E402
 
 FLAGS = flags.FLAGS
-
-
-class ForwardPass(NamedTuple):
-    """What one forward pass computes: the images, D's scores and D's last hidden features."""
-    real: tf.Tensor
-    fake: tf.Tensor
-    d_real: tf.Tensor
-    d_fake: tf.Tensor
-    f_real: tf.Tensor
-    f_fake: tf.Tensor
-
-
-def objectives(f, D, noise):
-    """(D's loss, G's loss) for --model, each a function of a ForwardPass."""
-    def gan_d(p):
-        return losses.gan_discriminator_loss(p.d_real, p.d_fake, 1.0 - f.label_smoothing)
-
-    def wgan_d(p):
-        return losses.wasserstein_critic_loss(p.d_real, p.d_fake)
-
-    def wgan_gp_d(p):
-        shape = [f.batch_size if f.gp_epsilon == 'per_sample' else 1, 1, 1, 1]
-        penalty = losses.gradient_penalty(lambda x: D(x)[0], p.real, p.fake, noise.uniform(shape))
-        return wgan_d(p) + f.gp_lambda * penalty
-
-    def lsgan_d(p):
-        return losses.lsgan_discriminator_loss(p.d_real, p.d_fake, a=f.a, b=f.b)
-
-    def improved_gan_g(p):
-        if f.feature_matching:
-            return losses.feature_matching_loss(p.f_real, p.f_fake)
-        return losses.gan_nonsaturating_generator_loss(p.d_fake)
-
-    gan_g = {'minimax': losses.gan_minimax_generator_loss,
-             'ns': losses.gan_nonsaturating_generator_loss}[f.gan_loss]
-    return {
-        'gan': (gan_d, lambda p: gan_g(p.d_fake)),
-        'improved_gan': (gan_d, improved_gan_g),
-        'wgan': (wgan_d, lambda p: losses.wasserstein_generator_loss(p.d_fake)),
-        'wgan_gp': (wgan_gp_d, lambda p: losses.wasserstein_generator_loss(p.d_fake)),
-        'lsgan': (lsgan_d, lambda p: losses.lsgan_generator_loss(p.d_fake, f.c)),
-        'lsgan_reg': (lsgan_d, lambda p: losses.lsgan_reg_generator_loss(
-            p.d_real, p.d_fake, f.c, f.lam)),
-    }[f.model]
-
-
-def generator_loss_parts(f):
-    """The terms of G's loss whose gradients are logged apart ({} when it has one term)."""
-    if f.model == 'lsgan_reg':
-        return {'lsgan': lambda p: losses.lsgan_generator_loss(p.d_fake, f.c),
-                'reg': lambda p: f.lam * losses.mean_matching_penalty(p.d_real, p.d_fake)}
-    return {}
-
-
-def make_optimizer(f):
-    if f.optimizer == 'rmsprop':
-        return tf.keras.optimizers.RMSprop(f.lr)
-    return tf.keras.optimizers.Adam(f.lr, beta_1=f.beta1, beta_2=f.beta2)
-
-
-def make_train_step(G, D, g_opt, d_opt, noise, f):
-    """The training step: a forward pass, then an update of D and/or G.
-
-    `update_d` and `update_g` are Python booleans, so each combination is traced once. With
-    both (the slides' joint schedule) G(z), D(x), D(G(z)) are computed once and each player's
-    loss is differentiated with respect to its own weights only, as in the course project's
-    code. The alternating schedule calls it with D alone, then with G alone.
-    """
-    d_objective, g_objective = objectives(f, D, noise)
-    g_parts = generator_loss_parts(f)
-    clipped = D.trainable_weights if f.clip_scope == 'all' else model.kernels_and_biases(D)
-
-    @tf.function(jit_compile=f.xla)
-    def train_step(real, update_d, update_g, probe=False):
-        """`probe` adds gradient diagnostics from the same forward pass (no extra update):
-        the norm of G's loss gradient (and of each part's), and the mean norm over generated
-        samples of grad_x D(x), the signal the slides argue vanishes."""
-        G.train()  # TL reads the mode while tracing: set it inside so every trace trains
-        D.train()
-        z = noise.normal([f.batch_size, f.z_dim])
-        with tf.GradientTape(persistent=True) as tape:
-            fake = G(z)
-            (d_real, f_real), (d_fake, f_fake) = D(real), D(fake)
-            p = ForwardPass(real, fake, d_real, d_fake, f_real, f_fake)
-            out = {'g_loss': g_objective(p)}
-            if update_d:
-                out['d_loss'] = d_objective(p)
-            parts = {name: part(p) for name, part in g_parts.items()} if probe else {}
-        if update_g or probe:
-            g_grads = tape.gradient(out['g_loss'], G.trainable_weights)
-        if probe:
-            out['g_grad_norm'] = tf.linalg.global_norm(g_grads)
-            for name, value in parts.items():
-                out[f'g_grad_norm_{name}'] = tf.linalg.global_norm(
-                    tape.gradient(value, G.trainable_weights))
-            grad_x = tf.reshape(tape.gradient(d_fake, fake), [f.batch_size, -1])
-            out['d_grad_x_norm'] = tf.reduce_mean(tf.norm(grad_x, axis=1))
-        if update_g:
-            g_opt.apply_gradients(zip(g_grads, G.trainable_weights))
-        if update_d:
-            d_opt.apply_gradients(zip(tape.gradient(out['d_loss'], D.trainable_weights),
-                                      D.trainable_weights))
-            if f.model == 'wgan':
-                for w in clipped:
-                    w.assign(tf.clip_by_value(w, -f.clip, f.clip))
-        return out
-
-    return train_step
-
-
-def make_sampler(G, xla=False):
-    @tf.function(jit_compile=xla)
-    def sample(z):
-        G.eval()  # moving BatchNorm statistics, no update
-        return G(z)
-
-    return sample
 
 
 def load_data_or_fail(f):
@@ -184,8 +67,8 @@ def draw_comparison(f):
         compare.gradient_curves(runs, f.checkpoint_dir, os.path.join(out, 'gradients.png'))
     except FileNotFoundError as error:
         flags.fail(error)
-    for model, run in runs.items():
-        compare.animate(f.sample_dir, run, os.path.join(out, f'{model}.gif'))
+    for model_name, run in runs.items():
+        compare.animate(f.sample_dir, run, os.path.join(out, f'{model_name}.gif'))
     compare.metric_curves(runs_by_seed, f.checkpoint_dir, os.path.join(f.out_dir, 'metrics.png'))
     table = compare.results_table(runs_by_seed, f.checkpoint_dir, epoch)
     utils.write_atomically(os.path.join(f.out_dir, 'RESULTS.md'), lambda tmp: tmp.write_text(table))
@@ -209,7 +92,7 @@ def build(f, ckpt_dir):
     tf.random.set_seed(f.seed)
     G = model.generator(f.z_dim, f.gf_dim)
     D = model.discriminator(f.df_dim, f.critic_norm, f.minibatch_disc)
-    g_opt, d_opt = make_optimizer(f), make_optimizer(f)
+    g_opt, d_opt = training.make_optimizer(f), training.make_optimizer(f)
     # Built now, not lazily in a trace: the alternating schedule traces the step twice.
     g_opt.build(G.trainable_weights)
     d_opt.build(D.trainable_weights)
@@ -237,7 +120,7 @@ def score_or_generate(f, run, ckpt_dir):
     if not tf.train.latest_checkpoint(ckpt_dir):
         flags.fail(f'no checkpoint of run {run} in {ckpt_dir}')
     t = build(f, ckpt_dir)
-    sample = make_sampler(t.G, f.xla)
+    sample = training.make_sampler(t.G, f.xla)
     if f.mode == 'generate':
         images = utils.to_uint8(generate(sample, f.n, f.z_dim, f.seed))[..., 0]
         def write(tmp):
@@ -258,15 +141,65 @@ def score_or_generate(f, run, ckpt_dir):
     print(json.dumps({'run': run, 'step': int(t.step), 'epoch': epoch, **scores}, indent=1))
 
 
-def main(argv):
-    del argv
-    f = FLAGS
-    if f.mode == 'compare':
-        return draw_comparison(f)
-    run = flags.run_name(f)
-    ckpt_dir = os.path.join(f.checkpoint_dir, run)
-    if f.mode in ('eval', 'generate'):
-        return score_or_generate(f, run, ckpt_dir)
+class RunLogs(NamedTuple):
+    """The run's per-step and per-epoch records: CSV files beside the checkpoints, TensorBoard."""
+    losses: utils.CsvLog
+    metrics: utils.CsvLog
+    gradients: utils.CsvLog
+    board: object
+
+    def flush(self):
+        for log in self[:3]:
+            log.flush()
+
+    def close(self):
+        for log in self[:3]:
+            log.close()
+
+
+def open_logs(f, ckpt_dir, step):
+    """Logs that continue from `step`: rows a crash left past the checkpoint are dropped."""
+    def csv(name, columns):
+        return utils.CsvLog(os.path.join(ckpt_dir, name), ['step', 'epoch', *columns],
+                            resume_step=step)
+
+    parts = [f'g_grad_norm_{name}' for name in training.generator_loss_parts(f)]
+    return RunLogs(csv('losses.csv', ['d_loss', 'g_loss', 'wall_s']),
+                   csv('metrics.csv', metrics.NAMES),
+                   csv('gradients.csv', ['g_grad_norm', *parts, 'd_grad_x_norm']),
+                   tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard')))
+
+
+def take_step(train_step, f, real, step_number):
+    """Training step `step_number` (counted from 1) under --schedule and --n_critic; every
+    --grad_every steps it also measures the gradient diagnostics."""
+    g_turn = step_number % f.n_critic == 0
+    probe = bool(f.grad_every) and step_number % f.grad_every == 0
+    if f.schedule == 'joint':
+        return train_step(real, update_d=True, update_g=g_turn, probe=probe)
+    out = train_step(real, update_d=True, update_g=False, probe=probe)
+    if g_turn:
+        out.update(train_step(real, update_d=False, update_g=True))
+    return out
+
+
+def end_epoch(f, sample, fixed_z, scorer, logs, step, epoch, sample_dir):
+    """The epoch's sample grid (PNG and TensorBoard) and, every --eval_every epochs, its metrics."""
+    grid = sample(fixed_z).numpy()
+    utils.save_grid(grid, os.path.join(sample_dir, f'epoch_{epoch:03d}.png'))
+    with logs.board.as_default(step=step):
+        tf.summary.image('samples', utils.image_grid(grid)[None, ..., None], max_outputs=1)
+        if scorer and epoch % f.eval_every == 0:
+            scores = scorer.score(generate(sample, f.eval_n, f.z_dim, f.seed))
+            logs.metrics.write({'step': step, 'epoch': epoch, **scores})
+            for name in metrics.HEADLINE:
+                tf.summary.scalar(name, scores[name])
+            logging.info('Epoch %d metrics: %s', epoch, '  '.join(
+                f'{name} {scores[name]:.3f}' for name in metrics.HEADLINE))
+
+
+def train(f, run, ckpt_dir):
+    """--mode=train: train --model from its newest checkpoint (or from scratch) to --epochs."""
     sample_dir = os.path.join(f.sample_dir, run)
     images, labels, record = load_data_or_fail(f)
     steps_per_epoch = record['steps_per_epoch']
@@ -288,22 +221,13 @@ def main(argv):
         logging.info('%s already trained for %d steps: nothing to do.', run, int(step))
         return
 
-    train_step = make_train_step(G, D, g_opt, d_opt, noise, f)
-    sample = make_sampler(G, f.xla)
+    train_step = training.make_train_step(G, D, g_opt, d_opt, noise, f)
+    sample = training.make_sampler(G, f.xla)
     fixed_z = np.random.default_rng(f.seed).standard_normal((f.sample_size, f.z_dim), np.float32)
-    real_images = data.to_model_range(images)
     scorer = metrics.Scorer(images, labels, f.checkpoint_dir, f.dataset) if f.eval_every else None
-    log = utils.CsvLog(os.path.join(ckpt_dir, 'losses.csv'),
-                       ['step', 'epoch', 'd_loss', 'g_loss', 'wall_s'], resume_step=int(step))
-    metrics_log = utils.CsvLog(os.path.join(ckpt_dir, 'metrics.csv'),
-                               ['step', 'epoch', *metrics.NAMES], resume_step=int(step))
-    grad_log = utils.CsvLog(os.path.join(ckpt_dir, 'gradients.csv'),
-                            ['step', 'epoch', 'g_grad_norm',
-                             *(f'g_grad_norm_{name}' for name in generator_loss_parts(f)),
-                             'd_grad_x_norm'], resume_step=int(step))
-    board = tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard'))
+    logs = open_logs(f, ckpt_dir, int(step))
     # wall_s: seconds of this run's training loops so far, summed over resumed invocations.
-    wall_before = float(log.last_row.get('wall_s') or 0) if log.last_row else 0.0
+    wall_before = float(logs.losses.last_row.get('wall_s') or 0) if logs.losses.last_row else 0.0
     logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in flags.settings(f).items()))
     logging.info('Training %s: %d epochs of %d steps, batch %d, checkpoints in %s, samples in %s',
                  run, f.epochs, steps_per_epoch, f.batch_size, ckpt_dir, sample_dir)
@@ -312,73 +236,66 @@ def main(argv):
         if not all_finite(G.all_weights + D.all_weights):
             sys.exit(f'main.py: error: non-finite weights at step {int(step)}; not saved, the '
                      f'last good checkpoint is {manager.latest_checkpoint}')
-        for csv_log in (log, metrics_log, grad_log):  # logs on disk cover the newest checkpoint
-            csv_log.flush()
+        logs.flush()  # the logs on disk cover the newest checkpoint
         manager.save(checkpoint_number=int(step))
 
-    batches = iter(data.training_batches(real_images, f.batch_size, f.seed, int(step),
-                                         total_steps - int(step)))
+    batches = iter(data.training_batches(data.to_model_range(images), f.batch_size, f.seed,
+                                         int(step), total_steps - int(step)))
     start, started, in_steps = int(step), time.perf_counter(), 0.0
     while int(step) < total_steps:
-        epoch = int(step) // steps_per_epoch
-        epoch_end = min((epoch + 1) * steps_per_epoch, total_steps)
+        epoch = int(step) // steps_per_epoch + 1
+        epoch_end = min(epoch * steps_per_epoch, total_steps)
         tick, tick_step = time.perf_counter(), int(step)
         for real in itertools.islice(batches, epoch_end - int(step)):
-            g_turn = (int(step) + 1) % f.n_critic == 0
-            probe = bool(f.grad_every) and (int(step) + 1) % f.grad_every == 0
             step_started = time.perf_counter()
-            if f.schedule == 'joint':
-                out = train_step(real, update_d=True, update_g=g_turn, probe=probe)
-            else:
-                out = train_step(real, update_d=True, update_g=False, probe=probe)
-                if g_turn:
-                    out.update(train_step(real, update_d=False, update_g=True))
+            out = take_step(train_step, f, real, int(step) + 1)
             step.assign_add(1)
             values = {k: float(out[k]) for k in ('d_loss', 'g_loss')}  # waits for the step
             in_steps += time.perf_counter() - step_started
-            if probe:
-                grad_log.write({'step': int(step), 'epoch': epoch + 1,
-                                **{k: float(v) for k, v in out.items() if 'grad' in k}})
+            if 'g_grad_norm' in out:
+                logs.gradients.write({'step': int(step), 'epoch': epoch,
+                                      **{k: float(v) for k, v in out.items() if 'grad' in k}})
             for name, value in values.items():
                 if not np.isfinite(value):
                     sys.exit(f'main.py: error: {name} is {value} at step {int(step)}; stopped, '
                              f'the last good checkpoint is {manager.latest_checkpoint}')
-            log.write({'step': int(step), 'epoch': epoch + 1, **values,
-                       'wall_s': round(wall_before + time.perf_counter() - started, 3)})
+            logs.losses.write({'step': int(step), 'epoch': epoch, **values,
+                               'wall_s': round(wall_before + time.perf_counter() - started, 3)})
             if int(step) % f.log_every == 0:
                 rate = (int(step) - tick_step) / (time.perf_counter() - tick)
                 logging.info('step %d/%d  epoch %d  %s  %.2f steps/s', int(step), total_steps,
-                             epoch + 1, '  '.join(f'{k} {v:.4f}' for k, v in values.items()), rate)
+                             epoch, '  '.join(f'{k} {v:.4f}' for k, v in values.items()), rate)
                 tick, tick_step = time.perf_counter(), int(step)
-                with board.as_default(step=int(step)):
+                with logs.board.as_default(step=int(step)):
                     for name, value in values.items():
                         tf.summary.scalar(name, value)
             mid_epoch = int(step) < epoch_end  # the epoch end saves anyway
             if f.checkpoint_every and int(step) % f.checkpoint_every == 0 and mid_epoch:
                 save_checkpoint()
         grid_start = time.perf_counter()
-        grid = sample(fixed_z).numpy()
-        utils.save_grid(grid, os.path.join(sample_dir, f'epoch_{epoch + 1:03d}.png'))
-        with board.as_default(step=int(step)):
-            tf.summary.image('samples', utils.image_grid(grid)[None, ..., None], max_outputs=1)
-            if scorer and (epoch + 1) % f.eval_every == 0:
-                scores = scorer.score(generate(sample, f.eval_n, f.z_dim, f.seed))
-                metrics_log.write({'step': int(step), 'epoch': epoch + 1, **scores})
-                for name in metrics.HEADLINE:
-                    tf.summary.scalar(name, scores[name])
-                logging.info('Epoch %d metrics: %s', epoch + 1, '  '.join(
-                    f'{name} {scores[name]:.3f}' for name in metrics.HEADLINE))
+        end_epoch(f, sample, fixed_z, scorer, logs, int(step), epoch, sample_dir)
         checkpoint_start = time.perf_counter()
         save_checkpoint()
         logging.info('Epoch %d done at step %d: grid, metrics %.1f s, checkpoint %.1f s.',
-                     epoch + 1, int(step), checkpoint_start - grid_start,
+                     epoch, int(step), checkpoint_start - grid_start,
                      time.perf_counter() - checkpoint_start)
-    for csv_log in (log, metrics_log, grad_log):
-        csv_log.close()
+    logs.close()
     elapsed = time.perf_counter() - started
     logging.info('Finished %s: %d steps in %.0f s this invocation, %.1f%% of it outside the '
                  'training steps (data, grids, metrics, checkpoints, logs).', run,
                  int(step) - start, elapsed, 100 * (1 - in_steps / elapsed))
+
+
+def main(argv):
+    del argv
+    f = FLAGS
+    if f.mode == 'compare':
+        return draw_comparison(f)
+    run = flags.run_name(f)
+    ckpt_dir = os.path.join(f.checkpoint_dir, run)
+    if f.mode in ('eval', 'generate'):
+        return score_or_generate(f, run, ckpt_dir)
+    return train(f, run, ckpt_dir)
 
 
 if __name__ == '__main__':

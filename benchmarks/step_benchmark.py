@@ -4,7 +4,7 @@
     python benchmarks/step_benchmark.py --models=lsgan_reg --steps=30 --out=results/benchmark.md
 
 Each configuration runs in a fresh subprocess (so peak memory and XLA caches are its own):
-the project's step (main.make_train_step, the one training uses) run eagerly, as a
+the project's step (training.make_train_step, the one training uses) run eagerly, as a
 tf.function, and as a tf.function compiled with XLA; and the Keras 3 DCGAN-tutorial-style
 LSGAN step of benchmarks/keras_dcgan.py as a tf.function with and without XLA. Reported: the
 median ms/step over --steps steps after warm-up (batch 64, default widths), images/s, peak
@@ -72,7 +72,7 @@ def build_step(spec):
         return step, (tf.random.uniform([BATCH, 28, 28, 1], -1, 1),)
     sys.path.insert(0, str(ROOT))
     import flags
-    import main
+    import training
     import model
     flags.parse_or_exit(['benchmark', f'--model={spec["model"]}',
                          '--xla' if spec['mode'] == 'xla' else '--noxla'])
@@ -80,10 +80,10 @@ def build_step(spec):
     tf.random.set_seed(0)
     G = model.generator(f.z_dim, f.gf_dim)
     D = model.discriminator(f.df_dim, f.critic_norm, f.minibatch_disc)
-    g_opt, d_opt = main.make_optimizer(f), main.make_optimizer(f)
+    g_opt, d_opt = training.make_optimizer(f), training.make_optimizer(f)
     g_opt.build(G.trainable_weights)
     d_opt.build(D.trainable_weights)
-    step = main.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(0), f)
+    step = training.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(0), f)
     if spec['mode'] == 'eager':
         step = step.python_function
     return step, (tf.random.uniform([BATCH, 28, 28, 1], -1, 1), True, True)

@@ -10,6 +10,7 @@ import flags
 import losses
 import main
 import model
+import training
 
 RNG = np.random.default_rng(3)
 
@@ -75,8 +76,8 @@ def tiny_flags(**overrides):
 def test_wgan_update_clips_the_chosen_weights(scope):
     f = tiny_flags(clip_scope=scope, clip=0.01, lr=0.5)  # a big step pushes weights past the bound
     G, D = model.generator(f.z_dim, 4), model.discriminator(4)
-    g_opt, d_opt = main.make_optimizer(f), main.make_optimizer(f)
-    step = main.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(0), f)
+    g_opt, d_opt = training.make_optimizer(f), training.make_optimizer(f)
+    step = training.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(0), f)
     step(tf.random.uniform([8, 28, 28, 1], -1, 1), update_d=True, update_g=True)
     clipped = model.kernels_and_biases(D) if scope == 'kernels_biases' else D.trainable_weights
     assert all(float(tf.reduce_max(tf.abs(w))) <= 0.01 + 1e-7 for w in clipped)
