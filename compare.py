@@ -18,6 +18,13 @@ LABELS = {'gan': 'Vanilla GAN', 'improved_gan': 'Improved GAN', 'wgan': 'WGAN',
           'wgan_gp': 'WGAN-GP', 'lsgan': 'LSGAN', 'lsgan_reg': 'LSGAN + regularizer'}
 
 
+def _save(fig, path):
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def grid_path(sample_dir, run, epoch):
     return Path(sample_dir) / run / f'epoch_{epoch:03d}.png'
 
@@ -35,10 +42,7 @@ def _show_grids(panels, path, columns, title):
         ax.imshow(iio.imread(png), cmap='gray', vmin=0, vmax=255)
         ax.set_title(label, fontsize=10)
     fig.suptitle(title)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def figure1(runs, sample_dir, epoch, path):
@@ -78,10 +82,7 @@ def loss_curves(runs, checkpoint_dir, path):
         ax.set_title(LABELS[model], fontsize=10)
         ax.set_xlabel('epoch')
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 METRIC_TITLES = {'fid': 'FID (classifier features, lower is better)',
@@ -104,9 +105,7 @@ def metric_curves(runs_by_seed, checkpoint_dir, path):
         ax.set_xlabel('epoch')
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _metrics_log(checkpoint_dir, run):
@@ -173,6 +172,46 @@ def gradient_curves(runs, checkpoint_dir, path):
         ax.set_xlabel('step')
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def gradcheck_figure(rows, d_steps, path):
+    """gradcheck.py's measurements: per G state, each G loss's gradient norm after K steps of D
+    relative to its value at K = 0 (mean over seeds), and ||grad_x D|| at generated images."""
+    g_states = list(dict.fromkeys(row['g_state'] for row in rows))
+    fig, axes = plt.subplots(2, len(g_states), figsize=(6 * len(g_states), 8), squeeze=False)
+    for column, g_state in enumerate(g_states):
+        mine = [row for row in rows if row['g_state'] == g_state]
+        for loss in dict.fromkeys(row['loss'] for row in mine):
+            _plot_mean_over_seeds(axes[0, column], mine, d_steps, loss, 'loss', 'g_grad_norm',
+                                  relative=True)
+        d_side = list({(r['seed'], r['d_model'], r['d_steps']): r for r in mine}.values())
+        for d_model in dict.fromkeys(row['d_model'] for row in d_side):
+            _plot_mean_over_seeds(axes[1, column], d_side, d_steps, d_model, 'd_model',
+                                  'd_grad_x_norm')
+        axes[0, column].set_title(f'G {g_state}:\n||grad_G L_G|| after K steps of D / at K=0',
+                                  fontsize=10)
+        axes[1, column].set_title('mean ||grad_x D|| at generated images', fontsize=10)
+        for ax in axes[:, column]:
+            ax.set_xscale('symlog', linthresh=1)
+            ax.set_yscale('log')
+            ax.set_xlabel('K (discriminator steps, G frozen)')
+            ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def _plot_mean_over_seeds(ax, rows, d_steps, label, key, value, relative=False):
+    """One line: rows[key] == label, `value` against K, mean over seeds with min-max bars."""
+    by_seed = {}
+    for row in rows:
+        if row[key] == label:
+            by_seed.setdefault(row['seed'], {})[int(row['d_steps'])] = float(row[value])
+    curves = np.array([[seed_values[k] for k in d_steps] for seed_values in by_seed.values()
+                       if all(k in seed_values for k in d_steps)])
+    if not len(curves):
+        return
+    if relative:
+        curves = curves / curves[:, :1]
+    mean = curves.mean(0)
+    ax.errorbar(d_steps, mean, yerr=[mean - curves.min(0), curves.max(0) - mean], marker='o',
+                capsize=3, label=f'{label} (n={len(curves)})')

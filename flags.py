@@ -6,6 +6,7 @@ and exit code 2 (see `parse_or_exit`).
 import math
 import os
 import sys
+import types
 
 from absl import flags
 
@@ -62,10 +63,11 @@ RUN_DEFINING = ('model', 'protocol', 'a', 'b', 'c', 'lam', 'gan_loss', 'feature_
                 'minibatch_disc', 'label_smoothing', *protocol_defaults('slides', 'gan'),
                 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size', 'seed', 'dataset')
 
-flags.DEFINE_enum('mode', 'train', ('train', 'eval', 'generate', 'compare'), 'train: train '
-                  '--model; eval: score the run\'s newest checkpoint; generate: write --n samples '
-                  'of it to --out; compare: draw the comparison figures from the runs the other '
-                  'flags name (one per model).')
+flags.DEFINE_enum('mode', 'train', ('train', 'eval', 'generate', 'compare', 'gradcheck', 'toy'),
+                  'train: train --model; eval: score the run\'s newest checkpoint; generate: '
+                  'write --n samples of it to --out; compare: draw the comparison figures from '
+                  'the runs the other flags name (one per model); gradcheck: the near-optimal '
+                  'discriminator experiment (gradcheck.py); toy: the 2-D experiments (toy.py).')
 flags.DEFINE_enum('model', 'lsgan_reg', MODELS, 'Which GAN to train.')
 flags.DEFINE_enum('protocol', 'slides', PROTOCOLS, 'Sets the defaults of the training-scheme '
                   'flags below: "slides" as the course project ran its comparison, "paper" as '
@@ -131,7 +133,14 @@ flags.DEFINE_integer('n', 10000, 'generate: how many samples.')
 flags.DEFINE_string('out', 'samples.npz', 'generate: the .npz file written (uint8, key x).')
 flags.DEFINE_string('out_dir', 'results', 'compare: where figures and tables go.')
 flags.DEFINE_list('seeds', ['0'], 'compare: the seeds whose runs RESULTS.md and the metric '
-                  'curves summarise.')
+                  'curves summarise; gradcheck and toy: the seeds each experiment is repeated with.')
+flags.DEFINE_list('gradcheck_steps', ['0', '10', '100', '500'], 'gradcheck: after how many '
+                  'discriminator steps (with G frozen) the generator gradients are measured.')
+flags.DEFINE_list('gradcheck_lams', ['0.5', '5', '50'], 'gradcheck and toy: the lambdas of '
+                  'lsgan_reg compared with lsgan.')
+flags.DEFINE_enum('toy_data', 'ring8', ('ring8', 'disjoint'), 'toy: eight Gaussians on a ring '
+                  '(Mao et al. 2017, sec. 4.3), or one small Gaussian far from where G starts.')
+flags.DEFINE_integer('toy_steps', 5000, 'toy: training steps of each 2-D GAN.')
 flags.DEFINE_integer('compare_epoch', 0, 'compare: the epoch of Figure 1 (0: --epochs).')
 flags.DEFINE_list('figure2_epochs', ['1', '5', '10', '20'], 'compare: the epochs of Figure 2.')
 flags.DEFINE_integer('log_every', 50, 'Steps between two progress lines.')
@@ -148,11 +157,22 @@ def _positive(name):
     flags.register_validator(name, lambda v: v >= 1, message=f'--{name} must be at least 1')
 
 
+def _non_negative_number(text):
+    try:
+        return math.isfinite(float(text)) and float(text) >= 0
+    except ValueError:
+        return False
+
+
 for _name in ('epochs', 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size',
-              'log_every', 'keep_checkpoints', 'eval_n', 'n'):
+              'log_every', 'keep_checkpoints', 'eval_n', 'n', 'toy_steps'):
     _positive(_name)
 flags.register_validator('seeds', lambda v: all(s.isdigit() for s in v),
                          message='--seeds must be a comma-separated list of integers')
+flags.register_validator('gradcheck_steps', lambda v: all(k.isdigit() for k in v),
+                         message='--gradcheck_steps must be a comma-separated list of integers >= 0')
+flags.register_validator('gradcheck_lams', lambda v: all(_non_negative_number(x) for x in v),
+                         message='--gradcheck_lams must be a comma-separated list of numbers >= 0')
 flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
                          message='--figure2_epochs must be a comma-separated list of epochs >= 1')
 for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every', 'grad_every'):
@@ -261,6 +281,17 @@ def run_name(f=FLAGS, model=None):
         parts.append(f.dataset)
     parts.append(f'seed{f.seed}')
     return '_'.join(parts)
+
+
+def variant(f=FLAGS, **overrides):
+    """The flag values of `f` with some replaced, as a namespace (the flags stay untouched)."""
+    return types.SimpleNamespace(**{**f.flag_values_dict(), **overrides})
+
+
+def for_model(f, model, **overrides):
+    """The settings `model` gets under f's protocol (its protocol_defaults, not f's scheme
+    flags, which were resolved for --model), with `overrides`."""
+    return variant(f, **{**protocol_defaults(f.protocol, model), 'model': model, **overrides})
 
 
 def run_definition(f=FLAGS):

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-import types
 import warnings
 from typing import NamedTuple
 
@@ -22,6 +21,7 @@ from absl import app, logging  # noqa: E402
 import compare  # noqa: E402
 import data  # noqa: E402
 import flags  # noqa: E402
+import gradcheck  # noqa: E402
 import metrics  # noqa: E402
 import model  # noqa: E402
 import training  # noqa: E402
@@ -51,8 +51,7 @@ def all_finite(variables):
 def draw_comparison(f):
     """--mode=compare: figures of --seed's runs, and tables and curves over --seeds."""
     def runs_of(seed):
-        with_seed = types.SimpleNamespace(**{**f.flag_values_dict(), 'seed': seed})
-        return {m: flags.run_name(with_seed, model=m) for m in flags.MODELS}
+        return {m: flags.run_name(flags.variant(f, seed=seed), model=m) for m in flags.MODELS}
 
     runs = runs_of(f.seed)
     runs_by_seed = {int(seed): runs_of(int(seed)) for seed in f.seeds}
@@ -291,6 +290,8 @@ def main(argv):
     f = FLAGS
     if f.mode == 'compare':
         return draw_comparison(f)
+    if f.mode == 'gradcheck':
+        return gradcheck.run(f, load_data_or_fail(f)[0])
     run = flags.run_name(f)
     ckpt_dir = os.path.join(f.checkpoint_dir, run)
     if f.mode in ('eval', 'generate'):

@@ -29,7 +29,8 @@ def objectives(f, D, noise):
         return losses.wasserstein_critic_loss(p.d_real, p.d_fake)
 
     def wgan_gp_d(p):
-        shape = [f.batch_size if f.gp_epsilon == 'per_sample' else 1, 1, 1, 1]
+        per_sample = f.gp_epsilon == 'per_sample'
+        shape = [f.batch_size if per_sample else 1] + [1] * (p.real.shape.rank - 1)
         penalty = losses.gradient_penalty(lambda x: D(x)[0], p.real, p.fake, noise.uniform(shape))
         return wgan_d(p) + f.gp_lambda * penalty
 
