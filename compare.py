@@ -215,3 +215,51 @@ def _plot_mean_over_seeds(ax, rows, d_steps, label, key, value, relative=False):
     mean = curves.mean(0)
     ax.errorbar(d_steps, mean, yerr=[mean - curves.min(0), curves.max(0) - mean], marker='o',
                 capsize=3, label=f'{label} (n={len(curves)})')
+
+
+def toy_figure(snapshots, real, extent, path):
+    """snapshots: {model: {step: (generated points, D's output on a grid over `extent`)}}. One
+    row per model, one column per step: D's output (its own colour scale in each panel), the
+    real points in grey and the generated ones in orange."""
+    labels = list(snapshots)
+    steps = sorted(next(iter(snapshots.values())))
+    fig, axes = plt.subplots(len(labels), len(steps), figsize=(2.2 * len(steps), 2.2 * len(labels)),
+                             squeeze=False)
+    for row, label in enumerate(labels):
+        for column, step in enumerate(steps):
+            ax = axes[row, column]
+            points, surface = snapshots[label][step]
+            ax.imshow(surface, extent=extent, origin='lower', cmap='Blues', aspect='auto')
+            ax.scatter(real[:, 0], real[:, 1], s=1, c='grey')
+            ax.scatter(points[:, 0], points[:, 1], s=1, c='tab:orange')
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f'step {step}', fontsize=9)
+            if column == 0:
+                ax.set_ylabel(label, fontsize=8)
+    _save(fig, path)
+
+
+def toy_curves(rows, path):
+    """Per model (mean over seeds): ||grad_G L_G||, ||grad_x D|| at generated points and the
+    share of generated points near the real support, against the step."""
+    panels = {'g_grad_norm': "norm of the gradient of G's loss", 'd_grad_x_norm':
+              'mean norm of grad_x D at generated points', 'near_support':
+              'share of generated points near the real support'}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4))
+    for label in dict.fromkeys(row['model'] for row in rows):
+        mine = [row for row in rows if row['model'] == label]
+        steps = sorted({int(row['step']) for row in mine})
+        for ax, key in zip(axes, panels):
+            means = [np.mean([float(r[key]) for r in mine if int(r['step']) == s]) for s in steps]
+            ax.plot(steps, means, label=label)
+    for ax, (key, title) in zip(axes, panels.items()):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel('step')
+        if key != 'near_support':
+            ax.set_yscale('log')
+    axes[0].legend(fontsize=7)
+    _save(fig, path)

@@ -24,6 +24,7 @@ import flags  # noqa: E402
 import gradcheck  # noqa: E402
 import metrics  # noqa: E402
 import model  # noqa: E402
+import toy  # noqa: E402
 import training  # noqa: E402
 import utils  # noqa: E402
 
@@ -169,19 +170,6 @@ def open_logs(f, ckpt_dir, step):
                    tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard')))
 
 
-def take_step(train_step, f, real, step_number):
-    """Training step `step_number` (counted from 1) under --schedule and --n_critic; every
-    --grad_every steps it also measures the gradient diagnostics."""
-    g_turn = step_number % f.n_critic == 0
-    probe = bool(f.grad_every) and step_number % f.grad_every == 0
-    if f.schedule == 'joint':
-        return train_step(real, update_d=True, update_g=g_turn, probe=probe)
-    out = train_step(real, update_d=True, update_g=False, probe=probe)
-    if g_turn:
-        out.update(train_step(real, update_d=False, update_g=True))
-    return out
-
-
 def end_epoch(f, sample, fixed_z, scorer, logs, step, epoch, sample_dir):
     """The epoch's sample grid (PNG and TensorBoard) and, every --eval_every epochs, its metrics."""
     grid = sample(fixed_z).numpy()
@@ -247,7 +235,7 @@ def train(f, run, ckpt_dir):
         tick, tick_step = time.perf_counter(), int(step)
         for real in itertools.islice(batches, epoch_end - int(step)):
             step_started = time.perf_counter()
-            out = take_step(train_step, f, real, int(step) + 1)
+            out = training.take_step(train_step, f, real, int(step) + 1)
             step.assign_add(1)
             values = {k: float(out[k]) for k in ('d_loss', 'g_loss')}  # waits for the step
             in_steps += time.perf_counter() - step_started
@@ -292,6 +280,8 @@ def main(argv):
         return draw_comparison(f)
     if f.mode == 'gradcheck':
         return gradcheck.run(f, load_data_or_fail(f)[0])
+    if f.mode == 'toy':
+        return toy.run(f)
     run = flags.run_name(f)
     ckpt_dir = os.path.join(f.checkpoint_dir, run)
     if f.mode in ('eval', 'generate'):

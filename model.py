@@ -122,3 +122,31 @@ def kernels_and_biases(net):
     norm_weights = {id(w) for layer in net.all_layers if isinstance(layer, tl.layers.BatchNorm)
                     for w in layer.all_weights}
     return [w for w in net.trainable_weights if id(w) not in norm_weights]
+
+
+def _mlp(inputs, in_dim, hidden, act=tf.nn.relu):
+    """Two Dense+ReLU layers with He initialisation (TL's default stddev 0.05 would start the
+    toy's G as a point at the origin)."""
+    h = inputs
+    for fan_in in (in_dim, hidden):
+        h = tl.layers.Dense(hidden, act=act,
+                            W_init=tl.initializers.truncated_normal(stddev=(2 / fan_in) ** 0.5))(h)
+    return h
+
+
+def _linear(units, fan_in):
+    return tl.layers.Dense(units, W_init=tl.initializers.truncated_normal(stddev=fan_in ** -0.5))
+
+
+def mlp_generator(z_dim, hidden=128, out_dim=2, name=None):
+    """The 2-D toy's G: z -> Dense hidden, ReLU -> Dense hidden, ReLU -> Dense out_dim (linear)."""
+    z = tl.layers.Input([None, z_dim])
+    x = _linear(out_dim, hidden)(_mlp(z, z_dim, hidden))
+    return tl.models.Model(inputs=z, outputs=x, name=name)
+
+
+def mlp_discriminator(in_dim=2, hidden=128, name=None):
+    """The 2-D toy's D, with the outputs of `discriminator`: (score, last hidden features)."""
+    x = tl.layers.Input([None, in_dim])
+    features = _mlp(x, in_dim, hidden)
+    return tl.models.Model(inputs=x, outputs=[_linear(1, hidden)(features), features], name=name)

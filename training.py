@@ -119,6 +119,19 @@ def make_train_step(G, D, g_opt, d_opt, noise, f):
     return train_step
 
 
+def take_step(train_step, f, real, step_number):
+    """Training step `step_number` (counted from 1) under --schedule and --n_critic; every
+    --grad_every steps it also measures the gradient diagnostics."""
+    g_turn = step_number % f.n_critic == 0
+    probe = bool(f.grad_every) and step_number % f.grad_every == 0
+    if f.schedule == 'joint':
+        return train_step(real, update_d=True, update_g=g_turn, probe=probe)
+    out = train_step(real, update_d=True, update_g=False, probe=probe)
+    if g_turn:
+        out.update(train_step(real, update_d=False, update_g=True))
+    return out
+
+
 def make_sampler(G, xla=False):
     @tf.function(jit_compile=xla)
     def sample(z):

@@ -1,0 +1,155 @@
+"""The 2-D toy (--mode=toy): every model's losses on data one can see.
+
+--toy_data=ring8: eight Gaussians (std 0.05) on a circle of radius 2, the mixture of Mao et al.
+2017 (sec. 4.3), where mode collapse shows directly. --toy_data=disjoint: real data on a
+segment (a 1-D set in the plane, so P_r has no density) far from where G starts: the supports
+are disjoint, the slides' case for vanishing gradients.
+
+G and D are small MLPs (model.mlp_generator, model.mlp_discriminator) trained with the very
+step the image models use (training.make_train_step: same losses, schedule, clipping,
+gradient penalty, gradient probe), under --protocol's settings, with learning rate TOY_LR.
+The models: the six, plus lsgan_reg at each --gradcheck_lams. Per --seeds and model it logs,
+every --grad_every steps, ||grad_G L_G||, the mean ||grad_x D|| at generated points, the
+share of generated points near the real support and the modes covered. Written to
+<out_dir>/toy/: <data>.csv, <data>.md (final numbers, mean +- std over seeds), <data>.png
+(samples over D's output at several steps, first seed) and <data>_curves.png.
+"""
+import csv
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+import compare
+import flags
+import model
+import training
+import utils
+
+Z_DIM, HIDDEN, BATCH, TOY_LR = 8, 128, 256, 1e-3
+STD, NEAR = 0.05, 0.15  # the ring's Gaussians; "near the support": within 3 std
+RING = np.array([[2 * np.cos(t), 2 * np.sin(t)] for t in np.arange(8) * np.pi / 4], np.float32)
+SEGMENT_Y, N_PARTS = 3.0, 8  # the disjoint case: x in [-1, 1] at y = 3, cut in 8 parts
+N_EVAL = 2000
+COLUMNS = ('model', 'seed', 'step', 'g_grad_norm', 'd_grad_x_norm', 'near_support',
+           'modes_covered')
+
+
+def sample_real(data, n, rng):
+    if data == 'ring8':
+        return RING[rng.integers(8, size=n)] + STD * rng.standard_normal((n, 2)).astype(np.float32)
+    return np.stack([rng.uniform(-1, 1, n), np.full(n, SEGMENT_Y)], axis=1).astype(np.float32)
+
+
+def support_stats(data, points):
+    """The share of points within NEAR of the real support, and how many of its 8 modes (ring
+    Gaussians, or eighths of the segment) hold at least a fifth of a fair share of them."""
+    if data == 'ring8':
+        distances = np.linalg.norm(points[:, None] - RING[None], axis=2)
+        nearest, distance = distances.argmin(1), distances.min(1)
+    else:
+        x = np.clip(points[:, 0], -1, 1)
+        distance = np.hypot(points[:, 0] - x, points[:, 1] - SEGMENT_Y)
+        nearest = np.minimum(((x + 1) / 2 * N_PARTS).astype(int), N_PARTS - 1)
+    near = distance < NEAR
+    counts = np.bincount(nearest[near], minlength=8)
+    return {'near_support': float(near.mean()),
+            'modes_covered': int((counts >= 0.2 * len(points) / 8).sum())}
+
+
+def toy_models(f):
+    """Label -> settings: the six models, and lsgan_reg at each --gradcheck_lams."""
+    toy = {'batch_size': BATCH, 'z_dim': Z_DIM, 'lr': TOY_LR}
+    settings = {m: flags.for_model(f, m, **toy) for m in flags.MODELS if m != 'lsgan_reg'}
+    settings.update({f'lsgan_reg_lam{float(lam):g}': flags.for_model(
+        f, 'lsgan_reg', lam=float(lam), **toy) for lam in f.gradcheck_lams})
+    return settings
+
+
+def train_one(f, data, seed, snapshot_steps):
+    """Train one toy GAN; (rows logged every --grad_every steps, {step: (samples, D surface)})."""
+    tf.random.set_seed(seed)
+    G, D = model.mlp_generator(Z_DIM, HIDDEN), model.mlp_discriminator(2, HIDDEN)
+    g_opt, d_opt = training.make_optimizer(f), training.make_optimizer(f)
+    g_opt.build(G.trainable_weights)
+    d_opt.build(D.trainable_weights)
+    step_fn = training.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(seed), f)
+    sample = training.make_sampler(G)
+    rng = np.random.default_rng([seed, 3])
+    eval_z = rng.standard_normal((N_EVAL, Z_DIM)).astype(np.float32)
+    rows, snapshots = [], {}
+    for step in range(f.toy_steps + 1):
+        if step in snapshot_steps:
+            snapshots[step] = (sample(eval_z[:500]).numpy(), decision_surface(D))
+        if step == f.toy_steps:
+            break
+        out = training.take_step(step_fn, f, tf.constant(sample_real(f.toy_data, BATCH, rng)),
+                                 step + 1)
+        if 'g_grad_norm' in out:
+            rows.append({'step': step + 1, 'g_grad_norm': float(out['g_grad_norm']),
+                         'd_grad_x_norm': float(out['d_grad_x_norm']),
+                         **support_stats(f.toy_data, sample(eval_z).numpy())})
+    return rows, snapshots
+
+
+EXTENT = (-3.5, 3.5, -3.5, 4.0)
+
+
+def decision_surface(D, resolution=80):
+    xs = np.linspace(EXTENT[0], EXTENT[1], resolution, dtype=np.float32)
+    ys = np.linspace(EXTENT[2], EXTENT[3], resolution, dtype=np.float32)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    D.eval()  # the compiled training step fixed D's mode when it was traced
+    return D(tf.constant(grid))[0].numpy().reshape(resolution, resolution)
+
+
+def run(f):
+    if f.grad_every == 0:
+        flags.fail('--mode=toy logs every --grad_every steps: give it a value >= 1')
+    out = Path(f.out_dir) / 'toy'
+    snapshot_steps = sorted({0, f.toy_steps // 10, f.toy_steps // 4, f.toy_steps // 2, f.toy_steps})
+    rows, first_seed_snapshots = [], {}
+    for label, settings in toy_models(f).items():
+        for seed in (int(s) for s in f.seeds):
+            logs, snapshots = train_one(settings, f.toy_data, seed, snapshot_steps)
+            rows += [{'model': label, 'seed': seed, **row} for row in logs]
+            if seed == int(f.seeds[0]):
+                first_seed_snapshots[label] = snapshots
+            logging.info('toy %s %s seed %d: near support %.2f, modes %d, |grad G| %.3g',
+                         f.toy_data, label, seed, logs[-1]['near_support'],
+                         logs[-1]['modes_covered'], logs[-1]['g_grad_norm'])
+
+    def write_csv(tmp):
+        with tmp.open('w', newline='') as file:
+            writer = csv.DictWriter(file, COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    utils.write_atomically(out / f'{f.toy_data}.csv', write_csv)
+    utils.write_atomically(out / f'{f.toy_data}.md', lambda tmp: tmp.write_text(
+        final_table(rows, f.toy_data, f.toy_steps)))
+    real = sample_real(f.toy_data, 500, np.random.default_rng(0))
+    compare.toy_figure(first_seed_snapshots, real, EXTENT, out / f'{f.toy_data}.png')
+    compare.toy_curves(rows, out / f'{f.toy_data}_curves.png')
+    logging.info('Wrote %s/%s.{csv,md,png} and %s_curves.png', out, f.toy_data, f.toy_data)
+
+
+def final_table(rows, data, steps):
+    lines = [f'# 2-D toy "{data}" after {steps} steps', '',
+             f'Mean +- std over seeds (n). near support: share of {N_EVAL} generated points '
+             f'within {NEAR} of the real support; modes: of 8; gradient norms at the last '
+             'logged step.', '',
+             '| model | n | near support | modes covered | norm of grad_G L_G | '
+             'mean norm of grad_x D |', '| --- | ---: | ---: | ---: | ---: | ---: |']
+    for label in dict.fromkeys(row['model'] for row in rows):
+        last = {}
+        for row in rows:
+            if row['model'] == label:
+                last[row['seed']] = row  # rows are in step order: the last one stays
+        values = np.array([[r[k] for k in COLUMNS[3:]] for r in last.values()], dtype=float)
+        cells = [f'{m:.3g} +- {s:.2g}' for m, s in zip(
+            values.mean(0), values.std(0, ddof=1) if len(values) > 1 else np.zeros(4))]
+        lines.append(f'| {label} | {len(values)} | {cells[2]} | {cells[3]} | {cells[0]} | '
+                     f'{cells[1]} |')
+    return '\n'.join(lines) + '\n'
