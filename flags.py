@@ -124,6 +124,10 @@ flags.DEFINE_integer('max_steps', 0, 'Stop after this many training steps in all
                      'limit), still writing that epoch\'s grid and checkpoint. For smoke runs.')
 flags.DEFINE_boolean('xla', True, 'Compile the training step with XLA (jit_compile): about '
                      '1.5x faster on CPU; the first step then takes ~10 s to compile.')
+flags.DEFINE_boolean('mixed_precision', False, 'GPUs only: float16 convolutions and matmuls by '
+                     'TensorFlow\'s automatic mixed-precision graph rewrite (weights, losses and '
+                     'reductions stay float32; no loss scaling). The rewrite does not reach XLA, so '
+                     'the step then runs without it. Without a GPU: a warning, and float32.')
 flags.DEFINE_integer('eval_every', 1, 'Compute the sample-quality metrics every this many '
                      'epochs (0: never).')
 flags.DEFINE_integer('grad_every', 50, 'Every this many steps, log gradient norms (G\'s loss and '

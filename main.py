@@ -196,6 +196,8 @@ def train(f, run, ckpt_dir):
     except utils.RunMismatch as error:
         flags.fail(error)
 
+    if training.use_mixed_precision(f.mixed_precision):
+        f.xla = False  # XLA compiles the float32 graph: the rewrite would never apply
     G, D, g_opt, d_opt, step, noise, manager = build(f, ckpt_dir)
     total_steps = f.epochs * steps_per_epoch
     if f.max_steps:

@@ -106,3 +106,9 @@ def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
     for r in gradient_rows('lam5', '--lam=5'):
         total, lsgan, reg = (float(r[k]) for k in ('g_grad_norm', 'g_grad_norm_lsgan', 'g_grad_norm_reg'))
         assert reg > 0 and total <= lsgan + reg + 1e-5
+
+
+def test_mixed_precision_without_gpu_warns_and_trains_in_float32(run_main, tmp_path):
+    done = run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', '--mixed_precision')
+    assert 'no GPU visible, training in float32' in done.stderr
+    assert (tmp_path / 'samples' / RUN['lsgan'] / 'epoch_001.png').exists()
