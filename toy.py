@@ -81,7 +81,7 @@ def train_one(f, data, seed, snapshot_steps):
     rows, snapshots = [], {}
     for step in range(f.toy_steps + 1):
         if step in snapshot_steps:
-            snapshots[step] = (sample(eval_z[:500]).numpy(), decision_surface(D))
+            snapshots[step] = (sample(eval_z).numpy()[:500], decision_surface(D))
         if step == f.toy_steps:
             break
         out = training.take_step(step_fn, f, tf.constant(sample_real(f.toy_data, BATCH, rng)),

@@ -1,0 +1,80 @@
+"""The theory experiments: gradcheck.py (near-optimal D) and toy.py (2-D data)."""
+import csv
+
+import numpy as np
+import pytest
+
+import toy
+
+
+def rows_of(path):
+    with open(path, newline='') as file:
+        return list(csv.DictReader(file))
+
+
+def test_points_on_the_ring_cover_all_modes_and_a_collapsed_set_one():
+    on_modes = np.repeat(toy.RING, 10, axis=0)
+    assert toy.support_stats('ring8', on_modes) == {'near_support': 1.0, 'modes_covered': 8}
+    collapsed = np.repeat(toy.RING[:1], 80, axis=0)
+    assert toy.support_stats('ring8', collapsed) == {'near_support': 1.0, 'modes_covered': 1}
+    far = np.full((80, 2), 10.0, np.float32)
+    assert toy.support_stats('ring8', far) == {'near_support': 0.0, 'modes_covered': 0}
+
+
+def test_the_disjoint_support_is_the_segment():
+    rng = np.random.default_rng(0)
+    real = toy.sample_real('disjoint', 4000, rng)
+    assert toy.support_stats('disjoint', real) == {'near_support': 1.0, 'modes_covered': 8}
+    below = real - [0.0, 0.5]  # 0.5 under the segment: none near it
+    assert toy.support_stats('disjoint', below)['near_support'] == 0.0
+    half = real[real[:, 0] < 0]
+    assert toy.support_stats('disjoint', half)['modes_covered'] == 4
+
+
+def test_ring_samples_sit_on_eight_gaussians_of_radius_two():
+    points = toy.sample_real('ring8', 8000, np.random.default_rng(1))
+    assert np.linalg.norm(points, axis=1).mean() == pytest.approx(2.0, abs=0.01)
+    angles = np.round(np.arctan2(points[:, 1], points[:, 0]) / (np.pi / 4)) % 8
+    assert np.bincount(angles.astype(int), minlength=8).min() > 800
+
+
+def test_toy_run_logs_every_model_and_lambda_zero_is_lsgan(run_main, tmp_path):
+    out = tmp_path / 'results'
+    run_main('--mode=toy', '--toy_steps=4', '--grad_every=2', '--gradcheck_lams=0,1',
+             '--seeds=0', f'--out_dir={out}')
+    rows = rows_of(out / 'toy' / 'ring8.csv')
+    models = {'gan', 'improved_gan', 'wgan', 'wgan_gp', 'lsgan', 'lsgan_reg_lam0', 'lsgan_reg_lam1'}
+    assert {row['model'] for row in rows} == models and len(rows) == 2 * len(models)
+    by_model = {(r['model'], r['step']): float(r['g_grad_norm']) for r in rows}
+    for step in ('2', '4'):  # lambda = 0 adds nothing: the same training as LSGAN
+        assert by_model['lsgan_reg_lam0', step] == pytest.approx(by_model['lsgan', step], rel=1e-4)
+    assert (out / 'toy' / 'ring8.png').stat().st_size > 0
+    assert (out / 'toy' / 'ring8_curves.png').stat().st_size > 0
+    assert '| lsgan_reg_lam1 | 1 |' in (out / 'toy' / 'ring8.md').read_text()
+
+
+def test_gradcheck_measures_initial_and_trained_generator(run_main, tmp_path):
+    out = tmp_path / 'results'
+    run_main('--model=lsgan', '--max_steps=1', '--batch_size=8')
+    run_main('--mode=gradcheck', '--model=lsgan', '--batch_size=8', '--gradcheck_steps=0,2',
+             '--gradcheck_lams=0,5', '--seeds=0', f'--out_dir={out}')
+    rows = rows_of(out / 'gradcheck' / 'gradcheck.csv')
+    assert {r['g_state'] for r in rows} == {'at initialisation',
+                                            'trained (lsgan_a-1_b1_c0_seed0)'}
+    losses = {'gan_minimax', 'gan_ns', 'wgan', 'wgan_gp', 'lsgan', 'lsgan_reg_lam0',
+              'lsgan_reg_lam5'}
+    assert {r['loss'] for r in rows} == losses and len(rows) == 2 * 2 * len(losses)
+    norm = {(r['g_state'], r['loss'], r['d_steps']): float(r['g_grad_norm']) for r in rows}
+    for g_state in ('at initialisation', 'trained (lsgan_a-1_b1_c0_seed0)'):
+        for k in ('0', '2'):  # lambda = 0: exactly the LSGAN gradient, against the same D
+            assert norm[g_state, 'lsgan_reg_lam0', k] == pytest.approx(norm[g_state, 'lsgan', k],
+                                                                       rel=1e-5)
+        # Before any D step the WGAN and WGAN-GP critics are the same network: same gradient.
+        assert norm[g_state, 'wgan', '0'] == pytest.approx(norm[g_state, 'wgan_gp', '0'], rel=1e-5)
+    assert '## G trained' in (out / 'gradcheck' / 'gradcheck.md').read_text()
+    assert (out / 'gradcheck' / 'gradcheck.png').stat().st_size > 0
+    again = run_main('--mode=gradcheck', '--model=lsgan', '--batch_size=8',
+                     '--gradcheck_steps=0,2', '--gradcheck_lams=0,5', '--seeds=0',
+                     f'--out_dir={out}')
+    assert 'D=' not in again.stderr  # every block was already measured: nothing retrained
+    assert len(rows_of(out / 'gradcheck' / 'gradcheck.csv')) == len(rows)
