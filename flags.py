@@ -140,6 +140,8 @@ flags.DEFINE_list('seeds', ['0'], 'compare: the seeds whose runs RESULTS.md and 
                   'curves summarise; gradcheck and toy: the seeds each experiment is repeated with.')
 flags.DEFINE_list('gradcheck_steps', ['0', '10', '100', '500'], 'gradcheck: after how many '
                   'discriminator steps (with G frozen) the generator gradients are measured.')
+flags.DEFINE_enum('gradcheck_data', 'images', ('images', 'ring8', 'disjoint'), 'gradcheck: the '
+                  'training images with the DCGAN, or a 2-D data set of toy.py with its MLPs.')
 flags.DEFINE_list('gradcheck_lams', ['0.5', '5', '50'], 'gradcheck and toy: the lambdas of '
                   'lsgan_reg compared with lsgan.')
 flags.DEFINE_enum('toy_data', 'ring8', ('ring8', 'disjoint'), 'toy: eight Gaussians on a ring '

@@ -11,13 +11,18 @@ norm of the gradient of every generator loss with respect to G's weights is meas
 
 Each D is trained exactly as in training (training.make_train_step with update_g=False,
 the model's --protocol settings). The gradients are taken on a fixed evaluation batch of
-4 x --batch_size real images and z. Output in <out_dir>/gradcheck/: gradcheck.csv (every
-measurement; finished (G, seed, D) blocks are skipped when the command is run again),
-gradcheck.md (mean +- std over --seeds) and gradcheck.png (gradient norm against K).
+4 x --batch_size real samples and z. --gradcheck_data=images runs it on the training images
+with the DCGAN; ring8 or disjoint on toy.py's 2-D data and MLPs (G at initialisation only,
+toy.py's batch size and learning rate), where D can be trained much closer to its optimum.
+Output in <out_dir>/gradcheck/: <name>.csv (every measurement; finished (G, seed, D) blocks
+are skipped when the command is run again), <name>.md (mean +- std over --seeds) and
+<name>.png (gradient norm against K), with <name> gradcheck or toy_<data>.
 """
 import csv
+import functools
 import os
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -27,6 +32,7 @@ import compare
 import data
 import flags
 import model
+import toy
 import training
 import utils
 
@@ -36,16 +42,67 @@ COLUMNS = ('g_state', 'seed', 'd_model', 'd_steps', 'loss', 'g_grad_norm', 'd_gr
 EVAL_BATCHES = 4
 
 
-def generator_losses(f):
+class Problem(NamedTuple):
+    """What the experiment runs on."""
+    name: str  # the output files' name
+    generators: dict  # G state -> (seed -> frozen G)
+    make_discriminator: Callable  # settings -> D
+    real_batches: Callable  # (seed, n) -> iterator over n training batches
+    draw_real: Callable  # (numpy rng, n) -> n real samples, the fixed evaluation set
+    settings: dict  # what the problem changes in every model's settings
+
+
+def image_problem(f, images):
+    """MNIST and the DCGAN: G at initialisation, and G of the run the flags name if trained."""
+    real_images = data.to_model_range(images)
+    trained = trained_generator_path(f)
+    if not trained:
+        logging.warning('No checkpoint of %s in %s: measuring the initial G only (train that run '
+                        'first for the trained-G half).', flags.run_name(f), f.checkpoint_dir)
+    checkpoints = {'at initialisation': None,
+                   **({f'trained ({flags.run_name(f)})': trained} if trained else {})}
+    return Problem(
+        name='gradcheck',
+        generators={state: functools.partial(frozen_generator, f, checkpoint=path)
+                    for state, path in checkpoints.items()},
+        make_discriminator=lambda fd: model.discriminator(fd.df_dim, fd.critic_norm),
+        real_batches=lambda seed, n: iter(data.training_batches(real_images, f.batch_size, seed,
+                                                                0, n)),
+        draw_real=lambda rng, n: tf.gather(real_images, rng.choice(len(real_images), n,
+                                                                   replace=False)),
+        settings={})
+
+
+def toy_problem(f):
+    """The 2-D --gradcheck_data with toy.py's MLPs; G at initialisation only."""
+    def generator(seed):
+        tf.random.set_seed(seed)
+        return model.mlp_generator(toy.Z_DIM, toy.HIDDEN)
+
+    def real_batches(seed, n):
+        rng = np.random.default_rng([seed, 4])
+        return (tf.constant(toy.sample_real(f.gradcheck_data, toy.BATCH, rng)) for _ in range(n))
+
+    return Problem(
+        name=f'toy_{f.gradcheck_data}',
+        generators={'at initialisation': generator},
+        make_discriminator=lambda fd: model.mlp_discriminator(2, toy.HIDDEN),
+        real_batches=real_batches,
+        draw_real=lambda rng, n: tf.constant(toy.sample_real(f.gradcheck_data, n, rng)),
+        settings=toy.SETTINGS)
+
+
+def generator_losses(f, settings):
     """D model -> {loss name: the settings whose G objective it is}."""
+    def of(model_name, **more):
+        return flags.for_model(f, model_name, **settings, **more)
+
     return {
-        'gan': {'gan_minimax': flags.for_model(f, 'gan', gan_loss='minimax'),
-                'gan_ns': flags.for_model(f, 'gan', gan_loss='ns')},
-        'wgan': {'wgan': flags.for_model(f, 'wgan')},
-        'wgan_gp': {'wgan_gp': flags.for_model(f, 'wgan_gp')},
-        'lsgan': {'lsgan': flags.for_model(f, 'lsgan'),
-                  **{f'lsgan_reg_lam{float(lam):g}': flags.for_model(f, 'lsgan_reg', lam=float(lam))
-                     for lam in f.gradcheck_lams}},
+        'gan': {'gan_minimax': of('gan', gan_loss='minimax'), 'gan_ns': of('gan', gan_loss='ns')},
+        'wgan': {'wgan': of('wgan')},
+        'wgan_gp': {'wgan_gp': of('wgan_gp')},
+        'lsgan': {'lsgan': of('lsgan'), **{f'lsgan_reg_lam{float(lam):g}': of(
+            'lsgan_reg', lam=float(lam)) for lam in f.gradcheck_lams}},
     }
 
 
@@ -76,7 +133,7 @@ def trained_generator_path(f):
     return tf.train.latest_checkpoint(os.path.join(f.checkpoint_dir, flags.run_name(f)))
 
 
-def frozen_generator(f, seed, checkpoint):
+def frozen_generator(f, seed, checkpoint=None):
     tf.random.set_seed(seed)
     G = model.generator(f.z_dim, f.gf_dim)
     if checkpoint:
@@ -84,11 +141,11 @@ def frozen_generator(f, seed, checkpoint):
     return G
 
 
-def measure_block(f, G, d_model, g_settings, real_images, seed):
+def measure_block(f, problem, G, d_model, g_settings, seed):
     """Train a fresh D of `d_model` against the frozen G; rows of measurements at each K."""
-    fd = flags.for_model(f, d_model)
+    fd = flags.for_model(f, d_model, **problem.settings)
     tf.random.set_seed(seed + 1000)  # D's initialisation: the same for every G state
-    D = model.discriminator(fd.df_dim, fd.critic_norm)
+    D = problem.make_discriminator(fd)
     d_opt = training.make_optimizer(fd)
     d_opt.build(D.trainable_weights)
     noise = tf.random.Generator.from_seed(seed)
@@ -97,11 +154,11 @@ def measure_block(f, G, d_model, g_settings, real_images, seed):
     probe = make_probe(G, D, d_objective,
                        {name: training.objectives(s, D, noise)[1] for name, s in g_settings.items()})
     rng = np.random.default_rng([seed, 2])
-    n_eval = EVAL_BATCHES * f.batch_size
-    eval_real = tf.gather(real_images, rng.choice(len(real_images), n_eval, replace=False))
-    eval_z = tf.constant(rng.standard_normal((n_eval, f.z_dim), np.float32))
+    n_eval = EVAL_BATCHES * fd.batch_size
+    eval_real = problem.draw_real(rng, n_eval)
+    eval_z = tf.constant(rng.standard_normal((n_eval, fd.z_dim), np.float32))
     checkpoints = sorted({int(k) for k in f.gradcheck_steps})
-    batches = iter(data.training_batches(real_images, f.batch_size, seed, 0, max(checkpoints)))
+    batches = problem.real_batches(seed, max(checkpoints))
     rows, done = [], 0
     for k in checkpoints:
         for real in (next(batches) for _ in range(k - done)):
@@ -163,36 +220,29 @@ def _mean_std(values):
     return f'{values.mean():.3g} +- {values.std(ddof=1):.2g}' if len(values) > 1 else f'{values[0]:.3g}'
 
 
-def run(f, images):
-    """--mode=gradcheck on the training images `images` (uint8)."""
+def run(f, problem):
+    """--mode=gradcheck: every G state x --seeds x kind of D, skipping blocks already in the CSV."""
     out = Path(f.out_dir) / 'gradcheck'
-    real_images = data.to_model_range(images)
-    trained = trained_generator_path(f)
-    if not trained:
-        logging.warning('No checkpoint of %s in %s: measuring the initial G only (train that run '
-                        'first for the trained-G half).', flags.run_name(f), f.checkpoint_dir)
-    g_states = {'at initialisation': None,
-                **({f'trained ({flags.run_name(f)})': trained} if trained else {})}
-    path = out / 'gradcheck.csv'
+    path = out / f'{problem.name}.csv'
     rows = read_rows(path)
     done = {(r['g_state'], r['seed'], r['d_model']) for r in rows}
-    settings = generator_losses(f)
+    losses = generator_losses(f, problem.settings)
     for seed in (int(s) for s in f.seeds):  # seed by seed: an interrupted run has whole seeds
-        for g_state, checkpoint in g_states.items():
-            G = frozen_generator(f, seed, checkpoint)
-            for d_model, g_settings in settings.items():
+        for g_state, make_generator in problem.generators.items():
+            G = make_generator(seed)
+            for d_model, g_settings in losses.items():
                 if (g_state, str(seed), d_model) in done:
                     continue
                 logging.info('G %s, seed %d, D %s', g_state, seed, d_model)
                 rows += [{'g_state': g_state, 'seed': seed, **row}
-                         for row in measure_block(f, G, d_model, g_settings, real_images, seed)]
+                         for row in measure_block(f, problem, G, d_model, g_settings, seed)]
                 utils.write_atomically(path, lambda tmp: write_rows(tmp, rows))
     d_steps = sorted({int(k) for k in f.gradcheck_steps})
     rows = [row for row in read_rows(path) if int(row['d_steps']) in d_steps]
-    utils.write_atomically(out / 'gradcheck.md', lambda tmp: tmp.write_text(
+    utils.write_atomically(out / f'{problem.name}.md', lambda tmp: tmp.write_text(
         summary_table(rows, d_steps)))
-    compare.gradcheck_figure(rows, d_steps, out / 'gradcheck.png')
-    logging.info('Wrote %s, gradcheck.md and gradcheck.png', path)
+    compare.gradcheck_figure(rows, d_steps, out / f'{problem.name}.png')
+    logging.info('Wrote %s and its .md and .png', path)
 
 
 def write_rows(path, rows):

@@ -280,8 +280,10 @@ def main(argv):
     f = FLAGS
     if f.mode == 'compare':
         return draw_comparison(f)
+    if f.mode == 'gradcheck' and f.gradcheck_data == 'images':
+        return gradcheck.run(f, gradcheck.image_problem(f, load_data_or_fail(f)[0]))
     if f.mode == 'gradcheck':
-        return gradcheck.run(f, load_data_or_fail(f)[0])
+        return gradcheck.run(f, gradcheck.toy_problem(f))
     if f.mode == 'toy':
         return toy.run(f)
     run = flags.run_name(f)

@@ -28,6 +28,7 @@ import training
 import utils
 
 Z_DIM, HIDDEN, BATCH, TOY_LR = 8, 128, 256, 1e-3
+SETTINGS = {'batch_size': BATCH, 'z_dim': Z_DIM, 'lr': TOY_LR}  # over every model's own
 STD, NEAR = 0.05, 0.15  # the ring's Gaussians; "near the support": within 3 std
 RING = np.array([[2 * np.cos(t), 2 * np.sin(t)] for t in np.arange(8) * np.pi / 4], np.float32)
 SEGMENT_Y, N_PARTS = 3.0, 8  # the disjoint case: x in [-1, 1] at y = 3, cut in 8 parts
@@ -60,10 +61,9 @@ def support_stats(data, points):
 
 def toy_models(f):
     """Label -> settings: the six models, and lsgan_reg at each --gradcheck_lams."""
-    toy = {'batch_size': BATCH, 'z_dim': Z_DIM, 'lr': TOY_LR}
-    settings = {m: flags.for_model(f, m, **toy) for m in flags.MODELS if m != 'lsgan_reg'}
+    settings = {m: flags.for_model(f, m, **SETTINGS) for m in flags.MODELS if m != 'lsgan_reg'}
     settings.update({f'lsgan_reg_lam{float(lam):g}': flags.for_model(
-        f, 'lsgan_reg', lam=float(lam), **toy) for lam in f.gradcheck_lams})
+        f, 'lsgan_reg', lam=float(lam), **SETTINGS) for lam in f.gradcheck_lams})
     return settings
 
 
