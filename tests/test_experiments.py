@@ -78,3 +78,15 @@ def test_gradcheck_measures_initial_and_trained_generator(run_main, tmp_path):
                      f'--out_dir={out}')
     assert 'D=' not in again.stderr  # every block was already measured: nothing retrained
     assert len(rows_of(out / 'gradcheck' / 'gradcheck.csv')) == len(rows)
+
+
+def test_gradcheck_on_the_2d_data(run_main, tmp_path):
+    out = tmp_path / 'results'
+    run_main('--mode=gradcheck', '--gradcheck_data=disjoint', '--gradcheck_steps=0,3',
+             '--gradcheck_lams=0', '--seeds=0', f'--out_dir={out}')
+    rows = rows_of(out / 'gradcheck' / 'toy_disjoint.csv')
+    assert {r['g_state'] for r in rows} == {'at initialisation'}
+    assert len(rows) == 2 * 6  # K in {0, 3} x six G losses
+    norm = {(r['loss'], r['d_steps']): float(r['g_grad_norm']) for r in rows}
+    assert norm['lsgan_reg_lam0', '3'] == pytest.approx(norm['lsgan', '3'], rel=1e-5)
+    assert (out / 'gradcheck' / 'toy_disjoint.png').stat().st_size > 0
