@@ -123,7 +123,7 @@ def animate(sample_dir, run, path, seconds_per_frame=0.4):
 
 def results_table(runs_by_seed, checkpoint_dir, epoch):
     """RESULTS.md: per model, the metrics at `epoch` as mean +- std over the seeds that have it."""
-    lines = [f'# Results after epoch {epoch}', '',
+    lines = [f'## Results after epoch {epoch}', '',
              'Mean +- standard deviation over seeds (n = seeds with a score at that epoch). FID is '
              "computed on this project's digit-classifier features: compare it only within "
              'this table.', '',

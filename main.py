@@ -70,7 +70,10 @@ def draw_comparison(f):
     for model_name, run in runs.items():
         compare.animate(f.sample_dir, run, os.path.join(out, f'{model_name}.gif'))
     compare.metric_curves(runs_by_seed, f.checkpoint_dir, os.path.join(f.out_dir, 'metrics.png'))
-    table = compare.results_table(runs_by_seed, f.checkpoint_dir, epoch)
+    # One table per epoch of Figure 2 and Figure 1: early epochs may have more seeds than the last.
+    epochs = sorted({epoch, *(int(e) for e in f.figure2_epochs)})
+    table = '# Results of the study\n\n' + '\n'.join(
+        compare.results_table(runs_by_seed, f.checkpoint_dir, e) for e in epochs)
     utils.write_atomically(os.path.join(f.out_dir, 'RESULTS.md'), lambda tmp: tmp.write_text(table))
     logging.info('Figures written to %s, RESULTS.md and metrics.png to %s', out, f.out_dir)
 
