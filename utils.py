@@ -72,11 +72,17 @@ class CsvLog:
         if self.path.exists() and resume_step > 0:
             with self.path.open(newline='') as f:
                 kept = [row for row in csv.DictReader(f) if int(row['step']) <= resume_step]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open('w', newline='')
+        def rewrite(tmp):
+            with tmp.open('w', newline='') as file:
+                writer = csv.DictWriter(file, self.fields)
+                writer.writeheader()
+                writer.writerows(kept)
+
+        # Rewritten atomically before appending: a kill right after a resume, before any
+        # flush, must not leave the log truncated (it once emptied a finished run's logs).
+        write_atomically(self.path, rewrite)
+        self._file = self.path.open('a', newline='')
         self._writer = csv.DictWriter(self._file, self.fields)
-        self._writer.writeheader()
-        self._writer.writerows(kept)
         self.last_row = kept[-1] if kept else None
 
     def write(self, row):

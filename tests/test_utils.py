@@ -33,6 +33,19 @@ def test_run_record_refuses_a_changed_parameter(tmp_path):
         utils.check_or_record_run(path, {'model': 'lsgan_reg', 'lam': 1.0}, ['model', 'lam'])
 
 
+def test_a_resumed_csv_log_is_whole_on_disk_before_any_flush(tmp_path):
+    path = tmp_path / 'metrics.csv'
+    log = utils.CsvLog(path, ['step', 'fid'], resume_step=0)
+    for step in (1, 2):
+        log.write({'step': step, 'fid': 100 - step})
+    log.close()
+    resumed = utils.CsvLog(path, ['step', 'fid'], resume_step=2)
+    resumed.write({'step': 3, 'fid': 1})  # buffered: as if the process were killed now
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r['step']) for r in rows] == [1, 2]
+    resumed.close()
+
+
 def test_csv_log_drops_rows_past_the_resumed_step(tmp_path):
     path = tmp_path / 'losses.csv'
     log = utils.CsvLog(path, ['step', 'loss'], resume_step=0)
