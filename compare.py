@@ -95,12 +95,14 @@ def metric_curves(runs_by_seed, checkpoint_dir, path):
     fig, axes = plt.subplots(1, len(METRIC_TITLES), figsize=(5 * len(METRIC_TITLES), 4))
     colours = dict(zip(LABELS, plt.rcParams['axes.prop_cycle'].by_key()['color']))
     for ax, (metric, title) in zip(axes, METRIC_TITLES.items()):
-        for seed, runs in runs_by_seed.items():
+        labelled = set()  # one legend entry per model, from whichever seed has a curve
+        for runs in runs_by_seed.values():
             for model, run in runs.items():
                 log = _metrics_log(checkpoint_dir, run)
                 if log and len(log['epoch']) > 1:
                     ax.plot(log['epoch'], log[metric], color=colours[model], alpha=0.8,
-                            label=LABELS[model] if seed == min(runs_by_seed) else None)
+                            label=None if model in labelled else LABELS[model])
+                    labelled.add(model)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel('epoch')
     if axes[0].get_legend_handles_labels()[0]:
