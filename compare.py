@@ -25,6 +25,19 @@ def _save(fig, path):
     plt.close(fig)
 
 
+def mean_std(values):
+    """'mean +- std' over seeds (sample std), or the value alone for one seed; '-' for none."""
+    values = np.array(values, dtype=float)
+    if len(values) == 0:
+        return '-'
+    return f'{values.mean():.3g} +- {values.std(ddof=1):.2g}' if len(values) > 1 else f'{values[0]:.3g}'
+
+
+def one_row_per_discriminator(rows):
+    """gradcheck rows repeat D's figures on every G loss of a block: one row per (seed, D, K)."""
+    return list({(r['seed'], r['d_model'], int(r['d_steps'])): r for r in rows}.values())
+
+
 def grid_path(sample_dir, run, epoch):
     return Path(sample_dir) / run / f'epoch_{epoch:03d}.png'
 
@@ -187,7 +200,7 @@ def gradcheck_figure(rows, d_steps, path):
         for loss in dict.fromkeys(row['loss'] for row in mine):
             _plot_mean_over_seeds(axes[0, column], mine, d_steps, loss, 'loss', 'g_grad_norm',
                                   relative=True)
-        d_side = list({(r['seed'], r['d_model'], r['d_steps']): r for r in mine}.values())
+        d_side = one_row_per_discriminator(mine)
         for d_model in dict.fromkeys(row['d_model'] for row in d_side):
             _plot_mean_over_seeds(axes[1, column], d_side, d_steps, d_model, 'd_model',
                                   'd_grad_x_norm')

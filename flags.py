@@ -145,7 +145,7 @@ flags.DEFINE_enum('gradcheck_data', 'images', ('images', 'ring8', 'disjoint'), '
 flags.DEFINE_list('gradcheck_lams', ['0.5', '5', '50'], 'gradcheck and toy: the lambdas of '
                   'lsgan_reg compared with lsgan.')
 flags.DEFINE_enum('toy_data', 'ring8', ('ring8', 'disjoint'), 'toy: eight Gaussians on a ring '
-                  '(Mao et al. 2017, sec. 4.3), or one small Gaussian far from where G starts.')
+                  '(Mao et al. 2017, sec. 4.3), or points on a segment far from where G starts.')
 flags.DEFINE_integer('toy_steps', 5000, 'toy: training steps of each 2-D GAN.')
 flags.DEFINE_integer('compare_epoch', 0, 'compare: the epoch of Figure 1 (0: --epochs).')
 flags.DEFINE_list('figure2_epochs', ['1', '5', '10', '20'], 'compare: the epochs of Figure 2.')
@@ -215,6 +215,12 @@ def _distinct_targets(v):
 def _improved_gan_options(v):
     return v['model'] == 'improved_gan' or not (
         v['feature_matching'] or v['minibatch_disc'] or v['label_smoothing'])
+
+
+@flags.multi_flags_validator(['mode', 'grad_every'],
+                             message='--mode=toy logs every --grad_every steps: give it a value >= 1')
+def _toy_logs_gradients(v):
+    return v['mode'] != 'toy' or v['grad_every'] >= 1
 
 
 @flags.multi_flags_validator(['sample_dir', 'checkpoint_dir'],

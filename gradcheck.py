@@ -36,7 +36,6 @@ import toy
 import training
 import utils
 
-D_MODELS = ('gan', 'wgan', 'wgan_gp', 'lsgan')  # the four kinds of D the six G losses use
 COLUMNS = ('g_state', 'seed', 'd_model', 'd_steps', 'loss', 'g_grad_norm', 'd_grad_x_norm',
            'd_real_mean', 'd_fake_mean', 'd_loss')
 EVAL_BATCHES = 4
@@ -184,8 +183,8 @@ def summary_table(rows, d_steps):
     """Markdown: per G state, mean +- std over seeds of each loss's gradient norm at each K,
     then each D's ||grad_x D|| at each K and its mean outputs at the largest K."""
     lines = ['# Generator gradient norm as D approaches its optimum', '',
-             f'||grad_theta_G L_G|| on a fixed batch of {EVAL_BATCHES} x --batch_size images and z, G frozen, after K steps of a fresh D '
-             'of the matching kind; mean +- std over seeds (n). Compare a loss with itself '
+             f'||grad_theta_G L_G|| on a fixed set of {EVAL_BATCHES} training batches of real '
+             'samples and z, G frozen, after K steps of a fresh D of the matching kind; mean +- std over seeds (n). Compare a loss with itself '
              'across K: the losses have different scales.', '']
     header = ' | '.join(f'K={k}' for k in d_steps)
     for g_state in dict.fromkeys(row['g_state'] for row in rows):
@@ -194,30 +193,22 @@ def summary_table(rows, d_steps):
                   '| --- | ---: |' + ' ---: |' * len(d_steps)]
         for loss in dict.fromkeys(row['loss'] for row in mine):
             of_loss = [row for row in mine if row['loss'] == loss]
-            cells = [_mean_std([r['g_grad_norm'] for r in of_loss if int(r['d_steps']) == k])
+            cells = [compare.mean_std([r['g_grad_norm'] for r in of_loss if int(r['d_steps']) == k])
                      for k in d_steps]
             lines.append(f'| {loss} | {len({r["seed"] for r in of_loss})} | '
                          + ' | '.join(cells) + ' |')
-        # The D-side figures repeat on every loss row of a block: one per (seed, D, K).
-        d_side = {(r['seed'], r['d_model'], int(r['d_steps'])): r for r in mine}.values()
+        d_side = compare.one_row_per_discriminator(mine)
         lines += ['', f'| D: mean norm of grad_x D(G(z)) at | {header} | mean D(x) | mean D(G(z)) |',
                   '| --- |' + ' ---: |' * (len(d_steps) + 2)]
         for d_model in dict.fromkeys(r['d_model'] for r in d_side):
             of_d = [r for r in d_side if r['d_model'] == d_model]
             last = [r for r in of_d if int(r['d_steps']) == d_steps[-1]]
-            cells = [_mean_std([r['d_grad_x_norm'] for r in of_d if int(r['d_steps']) == k])
+            cells = [compare.mean_std([r['d_grad_x_norm'] for r in of_d if int(r['d_steps']) == k])
                      for k in d_steps]
-            cells += [_mean_std([r[name] for r in last]) for name in ('d_real_mean', 'd_fake_mean')]
+            cells += [compare.mean_std([r[name] for r in last]) for name in ('d_real_mean', 'd_fake_mean')]
             lines.append(f'| {d_model} | ' + ' | '.join(cells) + ' |')
         lines.append('')
     return '\n'.join(lines)
-
-
-def _mean_std(values):
-    values = np.array(values, dtype=float)
-    if len(values) == 0:
-        return '-'
-    return f'{values.mean():.3g} +- {values.std(ddof=1):.2g}' if len(values) > 1 else f'{values[0]:.3g}'
 
 
 def run(f, problem):
@@ -236,17 +227,10 @@ def run(f, problem):
                 logging.info('G %s, seed %d, D %s', g_state, seed, d_model)
                 rows += [{'g_state': g_state, 'seed': seed, **row}
                          for row in measure_block(f, problem, G, d_model, g_settings, seed)]
-                utils.write_atomically(path, lambda tmp: write_rows(tmp, rows))
+                utils.write_csv(path, COLUMNS, rows)
     d_steps = sorted({int(k) for k in f.gradcheck_steps})
     rows = [row for row in read_rows(path) if int(row['d_steps']) in d_steps]
     utils.write_atomically(out / f'{problem.name}.md', lambda tmp: tmp.write_text(
         summary_table(rows, d_steps)))
     compare.gradcheck_figure(rows, d_steps, out / f'{problem.name}.png')
     logging.info('Wrote %s and its .md and .png', path)
-
-
-def write_rows(path, rows):
-    with path.open('w', newline='') as file:
-        writer = csv.DictWriter(file, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)

@@ -14,7 +14,6 @@ share of generated points near the real support and the modes covered. Written t
 <out_dir>/toy/: <data>.csv, <data>.md (final numbers, mean +- std over seeds), <data>.png
 (samples over D's output at several steps, first seed) and <data>_curves.png.
 """
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +104,6 @@ def decision_surface(D, resolution=80):
 
 
 def run(f):
-    if f.grad_every == 0:
-        flags.fail('--mode=toy logs every --grad_every steps: give it a value >= 1')
     out = Path(f.out_dir) / 'toy'
     snapshot_steps = sorted({0, f.toy_steps // 10, f.toy_steps // 4, f.toy_steps // 2, f.toy_steps})
     rows, first_seed_snapshots = [], {}
@@ -120,13 +117,7 @@ def run(f):
                          f.toy_data, label, seed, logs[-1]['near_support'],
                          logs[-1]['modes_covered'], logs[-1]['g_grad_norm'])
 
-    def write_csv(tmp):
-        with tmp.open('w', newline='') as file:
-            writer = csv.DictWriter(file, COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    utils.write_atomically(out / f'{f.toy_data}.csv', write_csv)
+    utils.write_csv(out / f'{f.toy_data}.csv', COLUMNS, rows)
     utils.write_atomically(out / f'{f.toy_data}.md', lambda tmp: tmp.write_text(
         final_table(rows, f.toy_data, f.toy_steps)))
     real = sample_real(f.toy_data, 500, np.random.default_rng(0))
@@ -147,9 +138,7 @@ def final_table(rows, data, steps):
         for row in rows:
             if row['model'] == label:
                 last[row['seed']] = row  # rows are in step order: the last one stays
-        values = np.array([[r[k] for k in COLUMNS[3:]] for r in last.values()], dtype=float)
-        cells = [f'{m:.3g} +- {s:.2g}' for m, s in zip(
-            values.mean(0), values.std(0, ddof=1) if len(values) > 1 else np.zeros(4))]
-        lines.append(f'| {label} | {len(values)} | {cells[2]} | {cells[3]} | {cells[0]} | '
-                     f'{cells[1]} |')
+        cells = {k: compare.mean_std([r[k] for r in last.values()]) for k in COLUMNS[3:]}
+        lines.append(f'| {label} | {len(last)} | {cells["near_support"]} | '
+                     f'{cells["modes_covered"]} | {cells["g_grad_norm"]} | {cells["d_grad_x_norm"]} |')
     return '\n'.join(lines) + '\n'

@@ -40,6 +40,17 @@ def write_atomically(path, write):
     os.replace(tmp, path)
 
 
+def write_csv(path, fields, rows):
+    """Write `rows` (dicts) under a header of `fields`, atomically."""
+    def write(tmp):
+        with tmp.open('w', newline='') as file:
+            writer = csv.DictWriter(file, fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomically(path, write)
+
+
 def save_grid(images, path):
     """Write images in [-1, 1] as one square greyscale PNG grid."""
     grid = image_grid(images)
@@ -72,15 +83,9 @@ class CsvLog:
         if self.path.exists() and resume_step > 0:
             with self.path.open(newline='') as f:
                 kept = [row for row in csv.DictReader(f) if int(row['step']) <= resume_step]
-        def rewrite(tmp):
-            with tmp.open('w', newline='') as file:
-                writer = csv.DictWriter(file, self.fields)
-                writer.writeheader()
-                writer.writerows(kept)
-
         # Rewritten atomically before appending: a kill right after a resume, before any
         # flush, must not leave the log truncated (it once emptied a finished run's logs).
-        write_atomically(self.path, rewrite)
+        write_csv(self.path, self.fields, kept)
         self._file = self.path.open('a', newline='')
         self._writer = csv.DictWriter(self._file, self.fields)
         self.last_row = kept[-1] if kept else None

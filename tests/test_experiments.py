@@ -56,8 +56,9 @@ def test_toy_run_logs_every_model_and_lambda_zero_is_lsgan(run_main, tmp_path):
 def test_gradcheck_measures_initial_and_trained_generator(run_main, tmp_path):
     out = tmp_path / 'results'
     run_main('--model=lsgan', '--max_steps=1', '--batch_size=8')
-    run_main('--mode=gradcheck', '--model=lsgan', '--batch_size=8', '--gradcheck_steps=0,2',
-             '--gradcheck_lams=0,5', '--seeds=0', f'--out_dir={out}')
+    first = run_main('--mode=gradcheck', '--model=lsgan', '--batch_size=8',
+                     '--gradcheck_steps=0,2', '--gradcheck_lams=0,5', '--seeds=0', f'--out_dir={out}')
+    assert 'D=lsgan K=2' in first.stderr  # the log line the rerun below must not print
     rows = rows_of(out / 'gradcheck' / 'gradcheck.csv')
     assert {r['g_state'] for r in rows} == {'at initialisation',
                                             'trained (lsgan_a-1_b1_c0_seed0)'}
