@@ -1,10 +1,12 @@
-"""Training images: find MNIST or Fashion-MNIST on disk (or download it), feed it as tf.data.
+"""Training and test images: find MNIST or Fashion-MNIST on disk (or download it), select
+--train_size of them, feed them as tf.data.
 
-Sources are tried in a fixed order and the one used is logged with its image count:
-  mnist:          --data_dir, the Keras cache, a download, the embedded 10,000-digit subset
+Sources are tried in a fixed order and the one used is logged and recorded in run.json:
+  mnist:          --data_dir, the Keras cache, a download, the embedded data/mnist.npz
   fashion_mnist:  --data_dir, Debian's dataset-fashion-mnist, the Keras cache, a download
-A file that exists but cannot be read is an error (`DataError`) naming the file, never a
-silent fallback.
+data/mnist.npz is the complete MNIST (60,000 + 10,000 digits; provenance in data/README.md), so
+offline runs train on the same data as online ones. A file that exists but cannot be read is
+an error (`DataError`) naming the file, never a silent fallback.
 """
 import gzip
 import os
@@ -13,23 +15,37 @@ import struct
 import threading
 import urllib.parse
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-EMBEDDED_MNIST = Path(__file__).resolve().parent / 'data' / 'mnist_10k.npz'
+import utils
+
+EMBEDDED_MNIST = Path(__file__).resolve().parent / 'data' / 'mnist.npz'
 KERAS_DATASETS = Path(os.environ.get('KERAS_HOME', Path.home() / '.keras')) / 'datasets'
 DEBIAN_FASHION = Path('/usr/share/datasets/fashion-mnist')
 DOWNLOAD_ROOT = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/'
-IDX_TRAIN = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte')
+IDX_SPLITS = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+              'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
 DOWNLOAD_TIMEOUT_S = 10
 
 
 class DataError(Exception):
     """A dataset file is missing, unreadable, truncated or of the wrong shape."""
+
+
+class Data(NamedTuple):
+    """uint8 images (N, 28, 28) and uint8 labels (N,) of both splits, and where they came from."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
 
 
 def read_idx(path):
@@ -63,28 +79,41 @@ def _checked(images, labels, where):
 
 
 def _find_idx(directory):
-    """Paths of the training IDX pair in `directory` (plain or .gz), or None if absent."""
-    found = []
-    for stem in IDX_TRAIN:
-        candidates = [directory / stem, directory / f'{stem}.gz']
-        found.append(next((p for p in candidates if p.exists()), None))
-    return found if all(found) else None
+    """{split: (images path, labels path)} of the IDX files in `directory` (plain or .gz), or
+    None unless both splits are there."""
+    found = {}
+    for split, stems in IDX_SPLITS.items():
+        paths = [next((p for p in (directory / s, directory / f'{s}.gz') if p.exists()), None)
+                 for s in stems]
+        if not all(paths):
+            return None
+        found[split] = paths
+    return found
 
 
-def _load_idx_pair(paths):
-    images, labels = (read_idx(p) for p in paths)
-    return _checked(images, labels, paths[0].parent)
+def _load_idx(found, source):
+    arrays = [_checked(*(read_idx(p) for p in found[split]), found[split][0])
+              for split in IDX_SPLITS]
+    return Data(*arrays[0], *arrays[1], source)
 
 
-def _load_npz(path, images_key, labels_key):
+def _load_npz(path, source):
+    """A Keras-layout mnist.npz (x_train, y_train, x_test, y_test)."""
     try:
-        with np.load(path) as archive:
-            images, labels = archive[images_key], archive[labels_key]
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in ('x_train', 'y_train', 'x_test', 'y_test')}
     except KeyError as error:
         raise DataError(f'{path}: no array {error} in the archive') from None
-    except (OSError, ValueError, EOFError, zlib.error) as error:
+    except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise DataError(f'{path}: damaged or truncated npz archive ({error}); delete it and '
+                        'try again') from None
+    except ValueError:  # numpy's reading of a file that is no npz as a pickle, refused
+        raise DataError(f'{path}: not a numpy .npz archive') from None
+    except OSError as error:
         raise DataError(f'{path}: cannot read ({error})') from None
-    return _checked(images, labels, path)
+    train = _checked(arrays['x_train'], arrays['y_train'], path)
+    test = _checked(arrays['x_test'], arrays['y_test'], path)
+    return Data(*train, *test, source)
 
 
 def _online(host, timeout_s):
@@ -128,47 +157,70 @@ def _from_data_dir(data_dir, dataset):
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f'{data_dir}: --data_dir is not a directory')
-    idx = _find_idx(data_dir)
-    if idx:
-        return _load_idx_pair(idx), f'IDX files in {data_dir}'
+    found = _find_idx(data_dir)
+    if found:
+        return _load_idx(found, f'IDX files in {data_dir}')
     if dataset == 'mnist' and (data_dir / 'mnist.npz').exists():
-        path = data_dir / 'mnist.npz'
-        return _load_npz(path, 'x_train', 'y_train'), f'Keras archive {path}'
-    raise DataError(f'{data_dir}: no {"/".join(IDX_TRAIN)} IDX files'
+        return _load_npz(data_dir / 'mnist.npz', f'Keras archive {data_dir / "mnist.npz"}')
+    names = '/'.join(stem for stems in IDX_SPLITS.values() for stem in stems)
+    raise DataError(f'{data_dir}: no {names} IDX files'
                     + (' and no mnist.npz' if dataset == 'mnist' else ''))
 
 
 def _mnist(download):
     cached = KERAS_DATASETS / 'mnist.npz'
     if cached.exists() or (download and _download(['mnist.npz'], KERAS_DATASETS)):
-        return _load_npz(cached, 'x_train', 'y_train'), f'Keras cache {cached}'
-    return (_load_npz(EMBEDDED_MNIST, 'x', 'y'),
-            f'embedded subset {EMBEDDED_MNIST.name} (no full MNIST found, see README)')
+        return _load_npz(cached, f'Keras cache {cached}')
+    return _load_npz(EMBEDDED_MNIST, f'embedded {EMBEDDED_MNIST.name}')
 
 
 def _fashion_mnist(download):
     cache = KERAS_DATASETS / 'fashion-mnist'
     for directory, source in ((DEBIAN_FASHION, 'Debian package dataset-fashion-mnist'),
                               (cache, 'Keras cache')):
-        idx = _find_idx(directory)
-        if idx:
-            return _load_idx_pair(idx), f'{source} {directory}'
-    if download and _download([f'{stem}.gz' for stem in IDX_TRAIN], cache):
-        return _load_idx_pair(_find_idx(cache)), f'download into {cache}'
+        found = _find_idx(directory)
+        if found:
+            return _load_idx(found, f'{source} {directory}')
+    stems = [f'{stem}.gz' for stems in IDX_SPLITS.values() for stem in stems]
+    if download and _download(stems, cache):
+        return _load_idx(_find_idx(cache), f'download into {cache}')
     raise DataError('Fashion-MNIST not found: pass --data_dir, install the Debian package '
                     'dataset-fashion-mnist, or allow --download with internet access')
 
 
-def load_training_images(dataset, data_dir=None, download=True):
-    """(images uint8 (N, 28, 28), labels uint8 (N,), description of the source)."""
+def balanced_order(labels):
+    """A fixed order of all indices in which every prefix is as class-balanced as the data
+    allows: the k-th image of each class (in file order) comes before the (k+1)-th of any."""
+    rank = np.empty(len(labels), np.int64)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank[members] = np.arange(len(members))
+    return np.lexsort((labels, rank))  # by rank, then by class
+
+
+def load(dataset, data_dir=None, download=True):
+    """The dataset's Data, both splits whole."""
     if data_dir:
-        (images, labels), source = _from_data_dir(data_dir, dataset)
+        found = _from_data_dir(data_dir, dataset)
     elif dataset == 'mnist':
-        (images, labels), source = _mnist(download)
+        found = _mnist(download)
     else:
-        (images, labels), source = _fashion_mnist(download)
-    logging.info('%s: %d training images from %s', dataset, len(images), source)
-    return images, labels, source
+        found = _fashion_mnist(download)
+    logging.info('%s: %d training and %d test images from %s', dataset, len(found.x_train),
+                 len(found.x_test), found.source)
+    return found
+
+
+def training_subset(found, train_size):
+    """(images, labels): the first `train_size` training images of `balanced_order`, in file
+    order; all of them for 0."""
+    if train_size > len(found.x_train):
+        raise DataError(f'--train_size={train_size} exceeds the {len(found.x_train)} training '
+                        f'images of {found.source}')
+    if not train_size:
+        return found.x_train, found.y_train
+    keep = np.sort(balanced_order(found.y_train)[:train_size])
+    return found.x_train[keep], found.y_train[keep]
 
 
 def to_model_range(images):
@@ -195,3 +247,11 @@ def training_batches(images, batch_size, seed, first_step, n_steps):
     return (tf.data.Dataset.from_tensor_slices(indices[start:start + n_steps])
             .map(lambda batch: tf.gather(images, batch))
             .prefetch(tf.data.AUTOTUNE))
+
+
+def load_or_fail(cfg):
+    """The configured dataset, or exit 2 with one line naming the file that is wrong."""
+    try:
+        return load(cfg.dataset, cfg.data_dir, cfg.download)
+    except DataError as error:
+        utils.fail(error)

@@ -18,19 +18,17 @@ Output in <out_dir>/gradcheck/: <name>.csv (every measurement; finished (G, seed
 are skipped when the command is run again), <name>.md (mean +- std over --seeds) and
 <name>.png (gradient norm against K), with <name> gradcheck or toy_<data>.
 """
-import csv
 import functools
-import os
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import compare
+import config
 import data
-import flags
 import model
 import toy
 import training
@@ -45,34 +43,36 @@ class Problem(NamedTuple):
     """What the experiment runs on."""
     name: str  # the output files' name
     generators: dict  # G state -> (seed -> frozen G)
-    make_discriminator: Callable  # settings -> D
+    make_discriminator: Callable  # config -> D
     real_batches: Callable  # (seed, n) -> iterator over n training batches
     draw_real: Callable  # (numpy rng, n) -> n real samples, the fixed evaluation set
     settings: dict  # what the problem changes in every model's settings
 
 
-def image_problem(f, images):
-    """MNIST and the DCGAN: G at initialisation, and G of the run the flags name if trained."""
+def image_problem(cfg):
+    """The training images and the image networks: G at initialisation, and G of the run the
+    config names if it has been trained."""
+    images, _ = data.training_subset(data.load_or_fail(cfg), cfg.train_size)
     real_images = data.to_model_range(images)
-    trained = trained_generator_path(f)
+    trained = tf.train.latest_checkpoint(str(Path(cfg.checkpoint_dir) / config.run_name(cfg)))
     if not trained:
         logging.warning('No checkpoint of %s in %s: measuring the initial G only (train that run '
-                        'first for the trained-G half).', flags.run_name(f), f.checkpoint_dir)
+                        'first for the trained-G half).', config.run_name(cfg), cfg.checkpoint_dir)
     checkpoints = {'at initialisation': None,
-                   **({f'trained ({flags.run_name(f)})': trained} if trained else {})}
+                   **({f'trained ({config.run_name(cfg)})': trained} if trained else {})}
     return Problem(
         name='gradcheck',
-        generators={state: functools.partial(frozen_generator, f, checkpoint=path)
+        generators={state: functools.partial(frozen_generator, cfg, checkpoint=path)
                     for state, path in checkpoints.items()},
-        make_discriminator=lambda fd: model.discriminator(fd.df_dim, fd.critic_norm),
-        real_batches=lambda seed, n: iter(data.training_batches(real_images, f.batch_size, seed,
+        make_discriminator=lambda c: training.image_networks(c)[1],
+        real_batches=lambda seed, n: iter(data.training_batches(real_images, cfg.batch_size, seed,
                                                                 0, n)),
         draw_real=lambda rng, n: tf.gather(real_images, rng.choice(len(real_images), n,
                                                                    replace=False)),
         settings={})
 
 
-def toy_problem(f):
+def toy_problem(cfg):
     """The 2-D --gradcheck_data with toy.py's MLPs; G at initialisation only."""
     def generator(seed):
         tf.random.set_seed(seed)
@@ -80,32 +80,33 @@ def toy_problem(f):
 
     def real_batches(seed, n):
         rng = np.random.default_rng([seed, 4])
-        return (tf.constant(toy.sample_real(f.gradcheck_data, toy.BATCH, rng)) for _ in range(n))
+        return (tf.constant(toy.sample_real(cfg.gradcheck_data, toy.BATCH, rng)) for _ in range(n))
 
     return Problem(
-        name=f'toy_{f.gradcheck_data}',
+        name=f'toy_{cfg.gradcheck_data}',
         generators={'at initialisation': generator},
-        make_discriminator=lambda fd: model.mlp_discriminator(2, toy.HIDDEN),
+        make_discriminator=lambda c: model.mlp_discriminator(2, toy.HIDDEN),
         real_batches=real_batches,
-        draw_real=lambda rng, n: tf.constant(toy.sample_real(f.gradcheck_data, n, rng)),
+        draw_real=lambda rng, n: tf.constant(toy.sample_real(cfg.gradcheck_data, n, rng)),
         settings=toy.SETTINGS)
 
 
-def generator_losses(f, settings):
-    """D model -> {loss name: the settings whose G objective it is}."""
+def generator_losses(cfg, settings):
+    """The experiment: each kind of D, and the G losses measured against it ({name: config
+    whose G objective it is})."""
     def of(model_name, **more):
-        return flags.for_model(f, model_name, **settings, **more)
+        return cfg.for_model(model_name, **settings, **more)
 
     return {
         'gan': {'gan_minimax': of('gan', gan_loss='minimax'), 'gan_ns': of('gan', gan_loss='ns')},
         'wgan': {'wgan': of('wgan')},
         'wgan_gp': {'wgan_gp': of('wgan_gp')},
-        'lsgan': {'lsgan': of('lsgan'), **{f'lsgan_reg_lam{float(lam):g}': of(
-            'lsgan_reg', lam=float(lam)) for lam in f.gradcheck_lams}},
+        'lsgan': {'lsgan': of('lsgan'), **{f'lsgan_reg_lam{lam:g}': of('lsgan_reg', lam=lam)
+                                           for lam in cfg.gradcheck_lams}},
     }
 
 
-def make_probe(G, D, d_objective, g_objectives):
+def make_probe(G, D, noise, d_cfg, g_cfgs):
     """A function of (real, z) measuring, from one forward pass, ||grad_theta_G L_G|| for each
     G objective, the mean ||grad_x D(x)|| at the generated x, D's mean scores and D's loss."""
     @tf.function
@@ -113,50 +114,39 @@ def make_probe(G, D, d_objective, g_objectives):
         G.train()  # batch statistics, as G is used in training
         D.train()
         with tf.GradientTape(persistent=True) as tape:
-            fake = G(z)
-            (d_real, f_real), (d_fake, f_fake) = D(real), D(fake)
-            p = training.ForwardPass(real, fake, d_real, d_fake, f_real, f_fake)
-            g_losses = {name: objective(p) for name, objective in g_objectives.items()}
-        grad_x = tf.reshape(tape.gradient(d_fake, fake), [tf.shape(fake)[0], -1])
-        return ({name: tf.linalg.global_norm(tape.gradient(value, G.trainable_weights))
+            p = training.forward(G, D, real, z, noise)
+            g_losses = {name: training.total(c.spec.g_loss(p, c)) for name, c in g_cfgs.items()}
+            d_loss = training.total(d_cfg.spec.d_loss(p, d_cfg))
+        return ({name: training.generator_gradient_norm(tape, value, G)
                  for name, value in g_losses.items()},
-                {'d_grad_x_norm': tf.reduce_mean(tf.norm(grad_x, axis=1)),
-                 'd_real_mean': tf.reduce_mean(d_real), 'd_fake_mean': tf.reduce_mean(d_fake),
-                 'd_loss': d_objective(p)})
+                {'d_grad_x_norm': training.d_input_gradient_norm(tape, p),
+                 'd_real_mean': tf.reduce_mean(p.d_real), 'd_fake_mean': tf.reduce_mean(p.d_fake),
+                 'd_loss': d_loss})
 
     return probe
 
 
-def trained_generator_path(f):
-    """The newest checkpoint of the run the flags name (e.g. --model=lsgan --seed=0), or None."""
-    return tf.train.latest_checkpoint(os.path.join(f.checkpoint_dir, flags.run_name(f)))
-
-
-def frozen_generator(f, seed, checkpoint=None):
+def frozen_generator(cfg, seed, checkpoint=None):
     tf.random.set_seed(seed)
-    G = model.generator(f.z_dim, f.gf_dim)
+    G = training.image_networks(cfg)[0]
     if checkpoint:
         tf.train.Checkpoint(G=G.all_weights).read(checkpoint).expect_partial()
     return G
 
 
-def measure_block(f, problem, G, d_model, g_settings, seed):
+def measure_block(cfg, problem, G, d_model, g_cfgs, seed):
     """Train a fresh D of `d_model` against the frozen G; rows of measurements at each K."""
-    fd = flags.for_model(f, d_model, **problem.settings)
+    d_cfg = cfg.for_model(d_model, **problem.settings)
     tf.random.set_seed(seed + 1000)  # D's initialisation: the same for every G state
-    D = problem.make_discriminator(fd)
-    d_opt = training.make_optimizer(fd)
-    d_opt.build(D.trainable_weights)
+    players = training.players(d_cfg, G, problem.make_discriminator(d_cfg))
     noise = tf.random.Generator.from_seed(seed)
-    d_step = training.make_train_step(G, D, None, d_opt, noise, fd)
-    d_objective = training.objectives(fd, D, noise)[0]
-    probe = make_probe(G, D, d_objective,
-                       {name: training.objectives(s, D, noise)[1] for name, s in g_settings.items()})
+    d_step = training.make_train_step(players, noise, d_cfg)
+    probe = make_probe(G, players.D, noise, d_cfg, g_cfgs)
     rng = np.random.default_rng([seed, 2])
-    n_eval = EVAL_BATCHES * fd.batch_size
+    n_eval = EVAL_BATCHES * d_cfg.batch_size
     eval_real = problem.draw_real(rng, n_eval)
-    eval_z = tf.constant(rng.standard_normal((n_eval, fd.z_dim), np.float32))
-    checkpoints = sorted({int(k) for k in f.gradcheck_steps})
+    eval_z = tf.constant(rng.standard_normal((n_eval, d_cfg.z_dim), np.float32))
+    checkpoints = sorted(set(cfg.gradcheck_steps))
     batches = problem.real_batches(seed, max(checkpoints))
     rows, done = [], 0
     for k in checkpoints:
@@ -172,11 +162,9 @@ def measure_block(f, problem, G, d_model, g_settings, seed):
     return rows
 
 
-def read_rows(path):
-    if not path.exists():
-        return []
-    with path.open(newline='') as file:
-        return list(csv.DictReader(file))
+def one_row_per_discriminator(rows):
+    """Rows repeat D's figures on every G loss of a block: one row per (seed, D, K)."""
+    return list({(r['seed'], r['d_model'], int(r['d_steps'])): r for r in rows}.values())
 
 
 def summary_table(rows, d_steps):
@@ -184,8 +172,9 @@ def summary_table(rows, d_steps):
     then each D's ||grad_x D|| at each K and its mean outputs at the largest K."""
     lines = ['# Generator gradient norm as D approaches its optimum', '',
              f'||grad_theta_G L_G|| on a fixed set of {EVAL_BATCHES} training batches of real '
-             'samples and z, G frozen, after K steps of a fresh D of the matching kind; mean +- std over seeds (n). Compare a loss with itself '
-             'across K: the losses have different scales.', '']
+             'samples and z, G frozen, after K steps of a fresh D of the matching kind; mean +- '
+             'std over seeds (n). Compare a loss with itself across K: the losses have different '
+             'scales.', '']
     header = ' | '.join(f'K={k}' for k in d_steps)
     for g_state in dict.fromkeys(row['g_state'] for row in rows):
         mine = [row for row in rows if row['g_state'] == g_state]
@@ -193,44 +182,88 @@ def summary_table(rows, d_steps):
                   '| --- | ---: |' + ' ---: |' * len(d_steps)]
         for loss in dict.fromkeys(row['loss'] for row in mine):
             of_loss = [row for row in mine if row['loss'] == loss]
-            cells = [compare.mean_std([r['g_grad_norm'] for r in of_loss if int(r['d_steps']) == k])
+            cells = [utils.mean_std([r['g_grad_norm'] for r in of_loss if int(r['d_steps']) == k])
                      for k in d_steps]
             lines.append(f'| {loss} | {len({r["seed"] for r in of_loss})} | '
                          + ' | '.join(cells) + ' |')
-        d_side = compare.one_row_per_discriminator(mine)
+        d_side = one_row_per_discriminator(mine)
         lines += ['', f'| D: mean norm of grad_x D(G(z)) at | {header} | mean D(x) | mean D(G(z)) |',
                   '| --- |' + ' ---: |' * (len(d_steps) + 2)]
         for d_model in dict.fromkeys(r['d_model'] for r in d_side):
             of_d = [r for r in d_side if r['d_model'] == d_model]
             last = [r for r in of_d if int(r['d_steps']) == d_steps[-1]]
-            cells = [compare.mean_std([r['d_grad_x_norm'] for r in of_d if int(r['d_steps']) == k])
+            cells = [utils.mean_std([r['d_grad_x_norm'] for r in of_d if int(r['d_steps']) == k])
                      for k in d_steps]
-            cells += [compare.mean_std([r[name] for r in last]) for name in ('d_real_mean', 'd_fake_mean')]
+            cells += [utils.mean_std([r[name] for r in last]) for name in ('d_real_mean', 'd_fake_mean')]
             lines.append(f'| {d_model} | ' + ' | '.join(cells) + ' |')
         lines.append('')
     return '\n'.join(lines)
 
 
-def run(f, problem):
-    """--mode=gradcheck: every G state x --seeds x kind of D, skipping blocks already in the CSV."""
-    out = Path(f.out_dir) / 'gradcheck'
+def figure(rows, d_steps, path):
+    """Per G state, each G loss's gradient norm after K steps of D relative to its value at
+    K = 0 (mean over seeds, min-max bars), and ||grad_x D|| at generated images."""
+    g_states = list(dict.fromkeys(row['g_state'] for row in rows))
+    fig, axes = plt.subplots(2, len(g_states), figsize=(6 * len(g_states), 8), squeeze=False,
+                             layout='constrained')
+    for column, g_state in enumerate(g_states):
+        mine = [row for row in rows if row['g_state'] == g_state]
+        for loss in dict.fromkeys(row['loss'] for row in mine):
+            _plot_mean_over_seeds(axes[0, column], mine, d_steps, loss, 'loss', 'g_grad_norm',
+                                  relative=True)
+        d_side = one_row_per_discriminator(mine)
+        for d_model in dict.fromkeys(row['d_model'] for row in d_side):
+            _plot_mean_over_seeds(axes[1, column], d_side, d_steps, d_model, 'd_model',
+                                  'd_grad_x_norm')
+        axes[0, column].set_title(f'G {g_state}:\n||grad_G L_G|| after K steps of D / at K=0',
+                                  fontsize=10)
+        axes[1, column].set_title('mean ||grad_x D|| at generated images', fontsize=10)
+        for ax in axes[:, column]:
+            ax.set_xscale('symlog', linthresh=1)
+            ax.set_yscale('log')
+            ax.set_xlabel('K (discriminator steps, G frozen)')
+            ax.legend(fontsize=7)
+    utils.save_figure(fig, path)
+
+
+def _plot_mean_over_seeds(ax, rows, d_steps, name, key, value, relative=False):
+    """One line: rows[key] == name, `value` against K, mean over seeds with min-max bars."""
+    by_seed = {}
+    for row in rows:
+        if row[key] == name:
+            by_seed.setdefault(row['seed'], {})[int(row['d_steps'])] = float(row[value])
+    curves = np.array([[seed_values[k] for k in d_steps] for seed_values in by_seed.values()
+                       if all(k in seed_values for k in d_steps)])
+    if not len(curves):
+        return
+    if relative:
+        curves = curves / curves[:, :1]
+    mean = curves.mean(0)
+    ax.errorbar(d_steps, mean, yerr=[mean - curves.min(0), curves.max(0) - mean], marker='o',
+                capsize=3, label=f'{name} (n={len(curves)})')
+
+
+def run(cfg):
+    """--mode=gradcheck: every G state x seed x kind of D, skipping blocks already in the CSV."""
+    problem = image_problem(cfg) if cfg.gradcheck_data == 'images' else toy_problem(cfg)
+    out = Path(cfg.out_dir) / 'gradcheck'
     path = out / f'{problem.name}.csv'
-    rows = read_rows(path)
+    rows = utils.read_csv(path)
     done = {(r['g_state'], r['seed'], r['d_model']) for r in rows}
-    losses = generator_losses(f, problem.settings)
-    for seed in (int(s) for s in f.seeds):  # seed by seed: an interrupted run has whole seeds
+    losses = generator_losses(cfg, problem.settings)
+    for seed in cfg.seeds:  # seed by seed: an interrupted run has whole seeds
         for g_state, make_generator in problem.generators.items():
             G = make_generator(seed)
-            for d_model, g_settings in losses.items():
+            for d_model, g_cfgs in losses.items():
                 if (g_state, str(seed), d_model) in done:
                     continue
                 logging.info('G %s, seed %d, D %s', g_state, seed, d_model)
                 rows += [{'g_state': g_state, 'seed': seed, **row}
-                         for row in measure_block(f, problem, G, d_model, g_settings, seed)]
+                         for row in measure_block(cfg, problem, G, d_model, g_cfgs, seed)]
                 utils.write_csv(path, COLUMNS, rows)
-    d_steps = sorted({int(k) for k in f.gradcheck_steps})
-    rows = [row for row in read_rows(path) if int(row['d_steps']) in d_steps]
+    d_steps = sorted(set(cfg.gradcheck_steps))
+    rows = [row for row in utils.read_csv(path) if int(row['d_steps']) in d_steps]
     utils.write_atomically(out / f'{problem.name}.md', lambda tmp: tmp.write_text(
         summary_table(rows, d_steps)))
-    compare.gradcheck_figure(rows, d_steps, out / f'{problem.name}.png')
+    figure(rows, d_steps, out / f'{problem.name}.png')
     logging.info('Wrote %s and its .md and .png', path)

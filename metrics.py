@@ -1,14 +1,20 @@
-"""Sample quality as numbers, from a digit classifier trained on the GANs' own training data.
+"""Sample quality as numbers, from a digit classifier trained on the training digits, every
+generated set measured against the held-out test digits.
 
-- FID (Heusel et al. 2017) computed on the classifier's penultimate features (128-d) instead of
-  Inception's: ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)).
+- FID (Heusel et al. 2017) on the classifier's penultimate features (128-d) instead of
+  Inception's: ||mu_t - mu_g||^2 + Tr(S_t + S_g - 2 (S_t S_g)^(1/2)).
 - Classifier score, the Inception Score of Salimans et al. 2016 with this classifier:
   exp(E_x[KL(p(y|x) || p(y))]); at most the number of classes (10).
+- Quality and coverage apart, on the same features: improved precision and recall
+  (Kynkaanniemi et al., NeurIPS 2019, k = 3) and density and coverage (Naeem et al., ICML
+  2020, k = 5).
 - The histogram of predicted classes, its KL divergence to the uniform distribution, and the
   number of classes covered (classes that receive at least 1% of the samples).
+- The real-data floor: the same metrics for FLOOR_N training digits, which a generator
+  cannot be expected to beat.
 
-The classifier is cached under checkpoints/ by a hash of its training data and retrained only
-when that data changes.
+The classifier, its test accuracy, the test features and the floor are cached under
+checkpoints/ by a hash of the data, and recomputed only when that data changes.
 """
 import hashlib
 import json
@@ -24,9 +30,12 @@ import utils
 N_CLASSES = 10
 FEATURES = 128
 COVERED_SHARE = 0.01  # a class is covered when it gets at least 1% of the samples
-MIN_HELD_OUT_ACCURACY = 0.98
-HEADLINE = ('fid', 'classifier_score', 'kl_uniform', 'classes_covered')
-NAMES = (*HEADLINE, *(f'class_{k}' for k in range(N_CLASSES)))  # the keys of Scorer.score
+MIN_TEST_ACCURACY = 0.99
+FLOOR_N = 5000  # training digits scored as if generated: the real-data floor
+PR_K, DC_K = 3, 5  # neighbours of precision/recall and of density/coverage
+HEADLINE = ('fid', 'classifier_score', 'precision', 'recall', 'density', 'coverage',
+            'classes_covered')
+NAMES = (*HEADLINE, 'kl_uniform', *(f'class_{k}' for k in range(N_CLASSES)))  # Scorer.score's keys
 
 
 def classifier_network():
@@ -42,16 +51,14 @@ def classifier_network():
     return tl.models.Model(inputs=x, outputs=[logits, features])
 
 
-def data_key(images, labels):
-    """A short hash naming the data a classifier was trained on."""
-    return hashlib.sha1(images.tobytes() + labels.tobytes()).hexdigest()[:12]
+def data_key(found):
+    """A short hash naming the data a classifier was trained and tested on."""
+    return hashlib.sha1(b''.join(a.tobytes() for a in found[:4])).hexdigest()[:12]
 
 
-def split_held_out(n, seed=0, share=0.1):
-    """(train indices, held-out indices): a fixed random tenth of the data is held out."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_held = int(n * share)
-    return order[n_held:], order[:n_held]
+def to_float(images):
+    """uint8 images (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1], the generators' range."""
+    return images[..., None].astype(np.float32) / 127.5 - 1.0
 
 
 def predict(net, images, batch_size=500):
@@ -62,16 +69,18 @@ def predict(net, images, batch_size=500):
         logits, features = net(tf.convert_to_tensor(images[start:start + batch_size]))
         probs.append(tf.nn.softmax(logits).numpy())
         feats.append(features.numpy())
-    return np.concatenate(probs), np.concatenate(feats).astype(np.float64)
+    return np.concatenate(probs), np.concatenate(feats)
 
 
-def train_network(images, labels, epochs=15, batch_size=128, seed=0):
-    """Train the classifier on uint8 images; returns (network, held-out accuracy)."""
-    x = (images[..., None].astype(np.float32) / 127.5 - 1.0)
-    train, held = split_held_out(len(images), seed)
+def train_network(found, epochs=8, batch_size=128, seed=0):
+    """Train the classifier on the training digits; returns (network, test accuracy). Adam at
+    1e-3, then 1e-4 for the last quarter of the steps."""
+    x = to_float(found.x_train)
     tf.random.set_seed(seed)
     net = classifier_network()
-    optimizer = tf.keras.optimizers.Adam(1e-3)
+    steps = epochs * (len(x) // batch_size)
+    optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+        [int(0.75 * steps)], [1e-3, 1e-4]))
 
     @tf.function
     def step(batch, batch_labels):
@@ -83,58 +92,121 @@ def train_network(images, labels, epochs=15, batch_size=128, seed=0):
         return loss
 
     rng = np.random.default_rng(seed)
-    for epoch in range(epochs):
-        order = rng.permutation(train)
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
         for start in range(0, len(order) - batch_size + 1, batch_size):
             idx = order[start:start + batch_size]
-            step(tf.constant(x[idx]), tf.constant(labels[idx].astype(np.int32)))
-    probs, _ = predict(net, x[held])
-    accuracy = float(np.mean(probs.argmax(1) == labels[held]))
-    logging.info('Digit classifier: held-out accuracy %.4f on %d images', accuracy, len(held))
-    if accuracy < MIN_HELD_OUT_ACCURACY:
-        logging.warning('Digit classifier below %.0f%% held-out accuracy: metrics are less '
-                        'trustworthy', 100 * MIN_HELD_OUT_ACCURACY)
+            step(tf.constant(x[idx]), tf.constant(found.y_train[idx].astype(np.int32)))
+    probs, _ = predict(net, to_float(found.x_test))
+    accuracy = float(np.mean(probs.argmax(1) == found.y_test))
+    logging.info('Digit classifier: test accuracy %.4f on %d images', accuracy, len(found.x_test))
+    if accuracy < MIN_TEST_ACCURACY:
+        logging.warning('Digit classifier below %.0f%% test accuracy: metrics are less '
+                        'trustworthy', 100 * MIN_TEST_ACCURACY)
     return net, accuracy
 
 
 class Scorer:
-    """The cached classifier and the feature statistics of the real training images."""
+    """The cached classifier, the test digits' features and the real-data floor."""
 
-    def __init__(self, images, labels, cache_root, dataset):
-        key = data_key(images, labels)
-        self.directory = Path(cache_root) / f'classifier_{dataset}_{key}'
+    def __init__(self, found, cache_root):
+        """`found`: data.Data with the whole training split (the classifier and the floor must
+        not depend on a run's --train_size)."""
+        key = data_key(found)
+        self.directory = Path(cache_root) / f'classifier_{key}'
         self.net = classifier_network()
         checkpoint = tf.train.Checkpoint(weights=self.net.all_weights)
         info_path = self.directory / 'info.json'
         if info_path.exists():
             checkpoint.read(str(self.directory / 'weights')).assert_consumed()
             self.info = json.loads(info_path.read_text())
-            stats = np.load(self.directory / 'real_stats.npz')
-            self.mu_real, self.sigma_real = stats['mu'], stats['sigma']
+            self._set_test_features(np.load(self.directory / 'test_features.npy'))
             logging.info('Digit classifier loaded from %s', self.directory)
             return
-        trained, accuracy = train_network(images, labels)
+        trained, accuracy = train_network(found)
         for target, source in zip(self.net.all_weights, trained.all_weights):
             target.assign(source)
-        _, features = predict(self.net, images[..., None].astype(np.float32) / 127.5 - 1.0)
-        self.mu_real, self.sigma_real = features.mean(0), np.cov(features, rowvar=False)
-        self.info = {'held_out_accuracy': accuracy, 'data_key': key, 'n_images': len(images)}
+        self._set_test_features(predict(self.net, to_float(found.x_test))[1])
+        floor_digits = np.random.default_rng(0).permutation(len(found.x_train))[:FLOOR_N]
+        self.info = {'test_accuracy': accuracy, 'data_key': key, 'n_train': len(found.x_train),
+                     'n_test': len(found.x_test), 'real_floor_n': len(floor_digits),
+                     'real_floor': self.score(to_float(found.x_train[floor_digits]))}
         self.directory.mkdir(parents=True, exist_ok=True)
         checkpoint.write(str(self.directory / 'weights'))
-        np.savez(self.directory / 'real_stats.npz', mu=self.mu_real, sigma=self.sigma_real)
+        np.save(self.directory / 'test_features.npy', self.test_features)
         # info.json last: its presence says the cache is complete.
         utils.write_atomically(info_path, lambda tmp: tmp.write_text(json.dumps(self.info) + '\n'))
 
+    def _set_test_features(self, features):
+        self.test_features = features.astype(np.float32)
+        as64 = features.astype(np.float64)
+        self.mu_test, self.sigma_test = as64.mean(0), np.cov(as64, rowvar=False)
+        self.test_radii = {k: kth_neighbour_distance(self.test_features, k) for k in (PR_K, DC_K)}
+
     def score(self, samples):
-        """All metrics of float samples (N, 28, 28, 1) in [-1, 1]."""
+        """All metrics (NAMES) of float samples (N, 28, 28, 1) in [-1, 1], against the test digits."""
         probs, features = predict(self.net, samples)
+        as64 = features.astype(np.float64)
         hist = class_histogram(probs)
-        return {'fid': frechet_distance(features.mean(0), np.cov(features, rowvar=False),
-                                        self.mu_real, self.sigma_real),
+        return {'fid': frechet_distance(as64.mean(0), np.cov(as64, rowvar=False),
+                                        self.mu_test, self.sigma_test),
                 'classifier_score': classifier_score(probs),
-                'kl_uniform': kl_to_uniform(hist),
+                **precision_recall(self.test_features, features, PR_K, self.test_radii[PR_K]),
+                **density_coverage(self.test_features, features, DC_K, self.test_radii[DC_K]),
                 'classes_covered': classes_covered(hist),
+                'kl_uniform': kl_to_uniform(hist),
                 **{f'class_{k}': float(share) for k, share in enumerate(hist)}}
+
+
+def _distance_chunks(a, b, rows=1024):
+    """(start, distances of a[start:start+rows] to all of b), in float32 chunks: the full
+    matrix of two 10,000-point sets is never held at once."""
+    b2 = np.sum(b.astype(np.float32) ** 2, axis=1)
+    for start in range(0, len(a), rows):
+        chunk = a[start:start + rows].astype(np.float32)
+        squared = np.sum(chunk ** 2, axis=1)[:, None] + b2[None, :] - 2 * chunk @ b.T.astype(np.float32)
+        yield start, np.sqrt(np.maximum(squared, 0))
+
+
+def kth_neighbour_distance(points, k):
+    """Each point's distance to its k-th nearest other point of the same set."""
+    radii = np.empty(len(points), np.float32)
+    for start, distances in _distance_chunks(points, points):
+        # The point itself is at distance 0, the first of its k + 1 nearest.
+        radii[start:start + len(distances)] = np.partition(distances, k, axis=1)[:, k]
+    return radii
+
+
+def _inside_counts(points, centres, radii):
+    """For each point, how many of the balls B(centres_i, radii_i) contain it."""
+    counts = np.zeros(len(points), np.int64)
+    for start, distances in _distance_chunks(points, centres):
+        counts[start:start + len(distances)] = np.sum(distances <= radii[None, :], axis=1)
+    return counts
+
+
+def precision_recall(real, fake, k, real_radii=None):
+    """Improved precision and recall (Kynkaanniemi et al. 2019): the share of generated points
+    inside the real manifold (the union of k-NN balls of the real points), and the share of
+    real points inside the generated manifold."""
+    real_radii = kth_neighbour_distance(real, k) if real_radii is None else real_radii
+    fake_radii = kth_neighbour_distance(fake, k)
+    return {'precision': float(np.mean(_inside_counts(fake, real, real_radii) > 0)),
+            'recall': float(np.mean(_inside_counts(real, fake, fake_radii) > 0))}
+
+
+def density_coverage(real, fake, k, real_radii=None):
+    """Density and coverage (Naeem et al. 2020): density = the mean number of real k-NN balls
+    holding a generated point, divided by k (1 when the two sets are alike, above 1 where the
+    generated points crowd into dense real regions); coverage = the share of real points whose
+    k-NN ball holds at least one generated point."""
+    real_radii = kth_neighbour_distance(real, k) if real_radii is None else real_radii
+    density = _inside_counts(fake, real, real_radii).sum() / (k * len(fake))
+    covered = np.zeros(len(real), bool)
+    for start, distances in _distance_chunks(real, fake):
+        rows = slice(start, start + len(distances))
+        covered[rows] = np.min(distances, axis=1) <= real_radii[rows]
+    return {'density': float(density), 'coverage': float(covered.mean())}
 
 
 def psd_sqrt(matrix):

@@ -1,20 +1,60 @@
-"""DCGAN generator and discriminator for 28x28 images, built with TensorLayer 2.
+"""The networks, built with TensorLayer 2: one table of layers per architecture.
 
-The architecture is the one the slides use for every model (Radford et al. 2016, adapted to
-MNIST as in the TensorLayer DCGAN examples):
+--arch=dcgan (default): the course project's network, a DCGAN (Radford et al. 2016) for 28x28:
+    G: z -> Dense 7*7*(4 gf) -> reshape 7x7 -> BN, LReLU(0.2) -> DeConv 2 gf 5x5 s1 -> BN, LReLU
+         -> DeConv gf 5x5 s2 -> BN, LReLU -> DeConv 1 5x5 s2, tanh
+    D: x -> Conv df 5x5 s2, LReLU(0.2) -> Conv 2 df 5x5 s2, BN, LReLU -> Conv 4 df 5x5 s2, BN, LReLU
+         -> Flatten -> Dense 1 (linear)
+--arch=infogan: the MNIST network of InfoGAN (Chen et al. 2016), this project's first default:
+    G: z -> Dense 1024, BN, ReLU -> Dense 7*7*(2 gf), BN, ReLU -> DeConv gf 5x5 s2, BN, ReLU
+         -> DeConv 1 5x5 s2, tanh
+    D: x -> Conv df 5x5 s2, LReLU(0.2) -> Conv 2 df 5x5 s2, BN, LReLU -> Flatten
+         -> Dense 1024, BN, LReLU -> Dense 1 (linear)
 
-    G: z -> Dense 1024, BN, ReLU -> Dense 7*7*(2*gf_dim), BN, ReLU
-         -> DeConv gf_dim 5x5 s2, BN, ReLU -> DeConv 1 5x5 s2, tanh
-    D: x -> Conv df_dim 5x5 s2, LReLU(0.2) -> Conv 2*df_dim 5x5 s2, BN, LReLU
-         -> Flatten -> Dense 1024, BN, LReLU -> Dense 1 (linear)
+Both: N(0, 0.02) weights, BN decay 0.9 and scales N(1, 0.02). D's "features" (for feature
+matching and minibatch discrimination) are the input of its output layer. A weight layer
+followed by batch norm has no bias (BN's offset is one).
 """
+from typing import NamedTuple
+
 import tensorflow as tf
 import tensorlayer as tl
 
 IMAGE_SHAPE = (28, 28, 1)
+KERNEL = (5, 5)
 
 tl.logging.set_verbosity(tl.logging.WARN)  # TL logs every layer it builds at INFO
-FC_UNITS = 1024
+
+
+def lrelu(x):
+    return tf.nn.leaky_relu(x, alpha=0.2)
+
+
+class Architecture(NamedTuple):
+    """A G and a D as layer tables. Rows: ('dense', units), ('project', channels, side) (a
+    Dense to side * side * channels units), ('reshape', channels, side) (to side x side x
+    channels), ('conv' | 'deconv', channels, stride), ('norm',) (batch norm, then the
+    activation), ('act',), ('flatten',), ('image', stride) (G's last layer: a 1-channel
+    DeConv with tanh). Channels are multiples of --gf_dim / --df_dim."""
+    generator: tuple
+    g_act: object
+    discriminator: tuple
+
+
+ARCHITECTURES = {
+    'dcgan': Architecture(
+        generator=(('project', 4, 7), ('reshape', 4, 7), ('norm',), ('deconv', 2, 1), ('norm',),
+                   ('deconv', 1, 2), ('norm',), ('image', 2)),
+        g_act=lrelu,
+        discriminator=(('conv', 1, 2), ('act',), ('conv', 2, 2), ('norm',), ('conv', 4, 2),
+                       ('norm',), ('flatten',))),
+    'infogan': Architecture(
+        generator=(('dense', 1024), ('norm',), ('project', 2, 7), ('norm',), ('reshape', 2, 7),
+                   ('deconv', 1, 2), ('norm',), ('image', 2)),
+        g_act=tf.nn.relu,
+        discriminator=(('conv', 1, 2), ('act',), ('conv', 2, 2), ('norm',), ('flatten',),
+                       ('dense', 1024), ('norm',))),
+}
 
 
 class BatchNorm(tl.layers.BatchNorm):
@@ -22,19 +62,23 @@ class BatchNorm(tl.layers.BatchNorm):
 
     TL 2.2.5 rebinds `self.moving_mean` to the value returned by `assign_moving_average`, so
     once the model is built any tf.function reading it fails with "Can not convert a
-    NoneType into a Tensor" (see TENSORLAYER_NOTES.md, section 4). Assigning in place keeps
-    the tracked variables and gives the same exponential moving average. Eval mode is TL's.
+    NoneType into a Tensor" (docs/tensorlayer.md). Assigning in place keeps the tracked
+    variables and gives the same exponential moving average. Eval mode is TL's.
     """
 
     def forward(self, inputs):
         if not self.is_train:
             return super().forward(inputs)
-        channel_axis = len(inputs.shape) - 1
-        axes = [i for i in range(len(inputs.shape)) if i != channel_axis]
-        mean, var = tf.nn.moments(inputs, axes)
+        # oneDNN's fused kernel: statistics and normalisation in one pass over the batch
+        # (2-D inputs as 1x1 images). It returns the unbiased variance; TL's moving average
+        # uses the biased one, so it is rescaled by (n - 1) / n.
+        images = inputs if inputs.shape.rank == 4 else inputs[:, None, None, :]
+        outputs, mean, var = tf.compat.v1.nn.fused_batch_norm(
+            images, self.gamma, self.beta, epsilon=self.epsilon, is_training=True)
+        n = tf.cast(tf.size(images) // tf.shape(images)[-1], var.dtype)
         self.moving_mean.assign(self.decay * self.moving_mean + (1.0 - self.decay) * mean)
-        self.moving_var.assign(self.decay * self.moving_var + (1.0 - self.decay) * var)
-        outputs = tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, self.epsilon)
+        self.moving_var.assign(self.decay * self.moving_var + (1.0 - self.decay) * var * (n - 1) / n)
+        outputs = tf.reshape(outputs, tf.shape(inputs))
         return self.act(outputs) if self.act else outputs
 
 
@@ -48,21 +92,45 @@ def _weights():
     return tl.initializers.random_normal(stddev=0.02)  # DCGAN initialisation
 
 
-def lrelu(x):
-    return tf.nn.leaky_relu(x, alpha=0.2)
+def normalised_next(table, i):
+    """Whether batch norm follows row i (across a reshape): then the layer needs no bias."""
+    rest = [row[0] for row in table[i + 1:] if row[0] != 'reshape']
+    return bool(rest) and rest[0] == 'norm'
 
 
-def generator(z_dim=100, gf_dim=64, name=None):
+def _stack(table, h, width, act, batch_norm):
+    """Apply the rows of a layer table to `h`. Without batch norm, a 'norm' row is the bare
+    activation and the weight layers before it get biases."""
+    for i, (op, *args) in enumerate(table):
+        bias = None if batch_norm and normalised_next(table, i) else tl.initializers.zeros()
+        if op == 'dense':
+            h = tl.layers.Dense(args[0], W_init=_weights(), b_init=bias)(h)
+        elif op == 'project':
+            h = tl.layers.Dense(args[1] ** 2 * args[0] * width, W_init=_weights(), b_init=bias)(h)
+        elif op == 'reshape':
+            h = tl.layers.Reshape([-1, args[1], args[1], args[0] * width])(h)
+        elif op in ('conv', 'deconv'):
+            layer = tl.layers.Conv2d if op == 'conv' else tl.layers.DeConv2d
+            h = layer(args[0] * width, KERNEL, (args[1], args[1]), W_init=_weights(), b_init=bias)(h)
+        elif op == 'norm':
+            h = _batch_norm(act)(h) if batch_norm else tl.layers.Lambda(act)(h)
+        elif op == 'act':
+            h = tl.layers.Lambda(act)(h)
+        elif op == 'flatten':
+            h = tl.layers.Flatten()(h)
+        elif op == 'image':
+            h = tl.layers.DeConv2d(IMAGE_SHAPE[-1], KERNEL, (args[0], args[0]), act=tf.nn.tanh,
+                                   W_init=_weights())(h)
+        else:
+            raise ValueError(f'unknown layer {op!r}')
+    return h
+
+
+def generator(arch='dcgan', z_dim=100, gf_dim=64, name=None):
     """z (batch, z_dim) -> images (batch, 28, 28, 1) in [-1, 1]."""
+    spec = ARCHITECTURES[arch]
     z = tl.layers.Input([None, z_dim])
-    h = tl.layers.Dense(FC_UNITS, W_init=_weights(), b_init=None)(z)
-    h = _batch_norm(tf.nn.relu)(h)
-    h = tl.layers.Dense(7 * 7 * 2 * gf_dim, W_init=_weights(), b_init=None)(h)
-    h = _batch_norm(tf.nn.relu)(h)
-    h = tl.layers.Reshape([-1, 7, 7, 2 * gf_dim])(h)
-    h = tl.layers.DeConv2d(gf_dim, (5, 5), (2, 2), W_init=_weights(), b_init=None)(h)
-    h = _batch_norm(tf.nn.relu)(h)
-    x = tl.layers.DeConv2d(1, (5, 5), (2, 2), act=tf.nn.tanh, W_init=_weights())(h)
+    x = _stack(spec.generator, z, gf_dim, spec.g_act, batch_norm=True)
     return tl.models.Model(inputs=z, outputs=x, name=name)
 
 
@@ -93,25 +161,16 @@ class MinibatchDiscrimination(tl.layers.Layer):
         return tf.concat([inputs, closeness], axis=1)
 
 
-def discriminator(df_dim=64, norm='batch', minibatch_disc=False, name=None):
-    """images (batch, 28, 28, 1) -> (score (batch, 1), features (batch, 1024)).
+def discriminator(arch='dcgan', df_dim=64, norm='batch', minibatch_disc=False, name=None):
+    """images (batch, 28, 28, 1) -> (score (batch, 1), features).
 
-    The score is unbounded (a logit, a critic value or an LSGAN regression output); the
-    features are the last hidden layer, for feature matching. `norm='none'` drops both batch
-    norms (a WGAN-GP critic must not couple the samples of a batch, since its penalty is per
-    sample). `minibatch_disc` inserts `MinibatchDiscrimination` before the output layer.
+    The score is unbounded (a logit, a critic value or an LSGAN regression output).
+    `norm='none'` drops the batch norms (a WGAN-GP critic must not couple the samples of a
+    batch, since its penalty is per sample). `minibatch_disc` inserts
+    `MinibatchDiscrimination` before the output layer.
     """
-    def normalise_then(act):
-        return _batch_norm(act) if norm == 'batch' else tl.layers.Lambda(act)
-
-    bias = tl.initializers.zeros() if norm == 'none' else None  # BN's beta already is a bias
     x = tl.layers.Input([None, *IMAGE_SHAPE])
-    h = tl.layers.Conv2d(df_dim, (5, 5), (2, 2), act=lrelu, W_init=_weights())(x)
-    h = tl.layers.Conv2d(2 * df_dim, (5, 5), (2, 2), W_init=_weights(), b_init=bias)(h)
-    h = normalise_then(lrelu)(h)
-    h = tl.layers.Flatten()(h)
-    h = tl.layers.Dense(FC_UNITS, W_init=_weights(), b_init=bias)(h)
-    features = normalise_then(lrelu)(h)
+    features = _stack(ARCHITECTURES[arch].discriminator, x, df_dim, lrelu, norm == 'batch')
     h = MinibatchDiscrimination()(features) if minibatch_disc else features
     score = tl.layers.Dense(1, W_init=_weights())(h)
     return tl.models.Model(inputs=x, outputs=[score, features], name=name)

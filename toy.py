@@ -16,13 +16,13 @@ share of generated points near the real support and the modes covered. Written t
 """
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import compare
-import flags
 import model
+import registry
 import training
 import utils
 
@@ -58,37 +58,40 @@ def support_stats(data, points):
             'modes_covered': int((counts >= 0.2 * len(points) / 8).sum())}
 
 
-def toy_models(f):
-    """Label -> settings: the six models, and lsgan_reg at each --gradcheck_lams."""
-    settings = {m: flags.for_model(f, m, **SETTINGS) for m in flags.MODELS if m != 'lsgan_reg'}
-    settings.update({f'lsgan_reg_lam{float(lam):g}': flags.for_model(
-        f, 'lsgan_reg', lam=float(lam), **SETTINGS) for lam in f.gradcheck_lams})
-    return settings
+def toy_models(cfg):
+    """Label -> config: every model, the ones with a lambda once per --gradcheck_lams."""
+    configs = {}
+    for name, spec in registry.MODELS.items():
+        if 'lam' in spec.settings:
+            configs.update({f'{name}_lam{lam:g}': cfg.for_model(name, lam=lam, **SETTINGS)
+                            for lam in cfg.gradcheck_lams})
+        else:
+            configs[name] = cfg.for_model(name, **SETTINGS)
+    return configs
 
 
-def train_one(f, data, seed, snapshot_steps):
+def train_one(cfg, seed, snapshot_steps):
     """Train one toy GAN; (rows logged every --grad_every steps, {step: (samples, D surface)})."""
     tf.random.set_seed(seed)
-    G, D = model.mlp_generator(Z_DIM, HIDDEN), model.mlp_discriminator(2, HIDDEN)
-    g_opt, d_opt = training.make_optimizer(f), training.make_optimizer(f)
-    g_opt.build(G.trainable_weights)
-    d_opt.build(D.trainable_weights)
-    step_fn = training.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(seed), f)
-    sample = training.make_sampler(G)
+    players = training.players(cfg, model.mlp_generator(Z_DIM, HIDDEN),
+                               model.mlp_discriminator(2, HIDDEN))
+    step_fn = training.make_train_step(players, tf.random.Generator.from_seed(seed), cfg)
+    schedule = training.CriticSchedule(cfg)
+    sample = training.make_sampler(players.G)
     rng = np.random.default_rng([seed, 3])
     eval_z = rng.standard_normal((N_EVAL, Z_DIM)).astype(np.float32)
     rows, snapshots = [], {}
-    for step in range(f.toy_steps + 1):
+    for step in range(cfg.toy_steps + 1):
         if step in snapshot_steps:
-            snapshots[step] = (sample(eval_z).numpy()[:500], decision_surface(D))
-        if step == f.toy_steps:
+            snapshots[step] = (sample(eval_z).numpy()[:500], decision_surface(players.D))
+        if step == cfg.toy_steps:
             break
-        out = training.take_step(step_fn, f, tf.constant(sample_real(f.toy_data, BATCH, rng)),
-                                 step + 1)
+        real = tf.constant(sample_real(cfg.toy_data, BATCH, rng))
+        out = training.take_step(step_fn, cfg, schedule, real, step + 1)
         if 'g_grad_norm' in out:
             rows.append({'step': step + 1, 'g_grad_norm': float(out['g_grad_norm']),
                          'd_grad_x_norm': float(out['d_grad_x_norm']),
-                         **support_stats(f.toy_data, sample(eval_z).numpy())})
+                         **support_stats(cfg.toy_data, sample(eval_z).numpy())})
     return rows, snapshots
 
 
@@ -103,27 +106,28 @@ def decision_surface(D, resolution=80):
     return D(tf.constant(grid))[0].numpy().reshape(resolution, resolution)
 
 
-def run(f):
-    out = Path(f.out_dir) / 'toy'
-    snapshot_steps = sorted({0, f.toy_steps // 10, f.toy_steps // 4, f.toy_steps // 2, f.toy_steps})
+def run(cfg):
+    out = Path(cfg.out_dir) / 'toy'
+    snapshot_steps = sorted({0, cfg.toy_steps // 10, cfg.toy_steps // 4, cfg.toy_steps // 2,
+                             cfg.toy_steps})
     rows, first_seed_snapshots = [], {}
-    for label, settings in toy_models(f).items():
-        for seed in (int(s) for s in f.seeds):
-            logs, snapshots = train_one(settings, f.toy_data, seed, snapshot_steps)
+    for label, model_cfg in toy_models(cfg).items():
+        for seed in cfg.seeds:
+            logs, snapshots = train_one(model_cfg, seed, snapshot_steps)
             rows += [{'model': label, 'seed': seed, **row} for row in logs]
-            if seed == int(f.seeds[0]):
+            if seed == cfg.seeds[0]:
                 first_seed_snapshots[label] = snapshots
             logging.info('toy %s %s seed %d: near support %.2f, modes %d, |grad G| %.3g',
-                         f.toy_data, label, seed, logs[-1]['near_support'],
+                         cfg.toy_data, label, seed, logs[-1]['near_support'],
                          logs[-1]['modes_covered'], logs[-1]['g_grad_norm'])
 
-    utils.write_csv(out / f'{f.toy_data}.csv', COLUMNS, rows)
-    utils.write_atomically(out / f'{f.toy_data}.md', lambda tmp: tmp.write_text(
-        final_table(rows, f.toy_data, f.toy_steps)))
-    real = sample_real(f.toy_data, 500, np.random.default_rng(0))
-    compare.toy_figure(first_seed_snapshots, real, EXTENT, out / f'{f.toy_data}.png')
-    compare.toy_curves(rows, out / f'{f.toy_data}_curves.png')
-    logging.info('Wrote %s/%s.{csv,md,png} and %s_curves.png', out, f.toy_data, f.toy_data)
+    utils.write_csv(out / f'{cfg.toy_data}.csv', COLUMNS, rows)
+    utils.write_atomically(out / f'{cfg.toy_data}.md', lambda tmp: tmp.write_text(
+        final_table(rows, cfg.toy_data, cfg.toy_steps)))
+    real = sample_real(cfg.toy_data, 500, np.random.default_rng(0))
+    figure(first_seed_snapshots, real, EXTENT, out / f'{cfg.toy_data}.png')
+    curves(rows, out / f'{cfg.toy_data}_curves.png')
+    logging.info('Wrote %s/%s.{csv,md,png} and %s_curves.png', out, cfg.toy_data, cfg.toy_data)
 
 
 def final_table(rows, data, steps):
@@ -138,7 +142,56 @@ def final_table(rows, data, steps):
         for row in rows:
             if row['model'] == label:
                 last[row['seed']] = row  # rows are in step order: the last one stays
-        cells = {k: compare.mean_std([r[k] for r in last.values()]) for k in COLUMNS[3:]}
+        cells = {k: utils.mean_std([r[k] for r in last.values()]) for k in COLUMNS[3:]}
         lines.append(f'| {label} | {len(last)} | {cells["near_support"]} | '
                      f'{cells["modes_covered"]} | {cells["g_grad_norm"]} | {cells["d_grad_x_norm"]} |')
     return '\n'.join(lines) + '\n'
+
+
+def figure(snapshots, real, extent, path):
+    """snapshots: {model: {step: (generated points, D's output on a grid over `extent`)}}. One
+    row per model, one column per step: D's output (its own colour scale in each panel), the
+    real points in grey and the generated ones in orange."""
+    labels = list(snapshots)
+    steps = sorted(next(iter(snapshots.values())))
+    fig, axes = plt.subplots(len(labels), len(steps), figsize=(2.2 * len(steps), 2.2 * len(labels)),
+                             squeeze=False,
+                             layout='constrained')
+    for row, label in enumerate(labels):
+        for column, step in enumerate(steps):
+            ax = axes[row, column]
+            points, surface = snapshots[label][step]
+            ax.imshow(surface, extent=extent, origin='lower', cmap='Blues', aspect='auto')
+            ax.scatter(real[:, 0], real[:, 1], s=1, c='grey')
+            ax.scatter(points[:, 0], points[:, 1], s=1, c='tab:orange')
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f'step {step}', fontsize=9)
+            if column == 0:
+                ax.set_ylabel(label, fontsize=8)
+    utils.save_figure(fig, path)
+
+
+def curves(rows, path):
+    """Per model (mean over seeds): ||grad_G L_G||, ||grad_x D|| at generated points and the
+    share of generated points near the real support, against the step."""
+    panels = {'g_grad_norm': "norm of the gradient of G's loss", 'd_grad_x_norm':
+              'mean norm of grad_x D at generated points', 'near_support':
+              'share of generated points near the real support'}
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), layout='constrained')
+    for label in dict.fromkeys(row['model'] for row in rows):
+        mine = [row for row in rows if row['model'] == label]
+        steps = sorted({int(row['step']) for row in mine})
+        for ax, key in zip(axes, panels):
+            means = [np.mean([float(r[key]) for r in mine if int(r['step']) == s]) for s in steps]
+            ax.plot(steps, means, label=label)
+    for ax, (key, title) in zip(axes, panels.items()):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel('step')
+        if key != 'near_support':
+            ax.set_yscale('log')
+    axes[0].legend(fontsize=7)
+    utils.save_figure(fig, path)

@@ -1,93 +1,124 @@
-"""The training step of the six models: each model's pair of objectives, the optimizers, and
-one compiled step that updates D and/or G. Shared by training (main.py), the near-optimal
-discriminator experiment (gradcheck.py), the 2-D toy (toy.py) and the benchmark.
+"""The training step: the networks and their optimizers, one forward pass, each player's loss
+as named terms (registry.MODELS), the updates, and the gradient probe. Shared by the training
+loop (train.py), the near-optimal discriminator experiment (gradcheck.py), the 2-D toy
+(toy.py) and the benchmark.
 """
+import bisect
 from typing import NamedTuple
 
 import tensorflow as tf
 from absl import logging
 
-import losses
 import model
+from registry import ForwardPass
+
+BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
 
 
-class ForwardPass(NamedTuple):
-    """What one forward pass computes: the images, D's scores and D's last hidden features."""
-    real: tf.Tensor
-    fake: tf.Tensor
-    d_real: tf.Tensor
-    d_fake: tf.Tensor
-    f_real: tf.Tensor
-    f_fake: tf.Tensor
+class Players(NamedTuple):
+    G: object
+    D: object
+    g_opt: object
+    d_opt: object
 
 
-def objectives(f, D, noise):
-    """(D's loss, G's loss) for --model, each a function of a ForwardPass."""
-    def gan_d(p):
-        return losses.gan_discriminator_loss(p.d_real, p.d_fake, 1.0 - f.label_smoothing)
-
-    def wgan_d(p):
-        return losses.wasserstein_critic_loss(p.d_real, p.d_fake)
-
-    def wgan_gp_d(p):
-        per_sample = f.gp_epsilon == 'per_sample'
-        shape = [f.batch_size if per_sample else 1] + [1] * (p.real.shape.rank - 1)
-        penalty = losses.gradient_penalty(lambda x: D(x)[0], p.real, p.fake, noise.uniform(shape))
-        return wgan_d(p) + f.gp_lambda * penalty
-
-    def lsgan_d(p):
-        return losses.lsgan_discriminator_loss(p.d_real, p.d_fake, a=f.a, b=f.b)
-
-    def improved_gan_g(p):
-        if f.feature_matching:
-            return losses.feature_matching_loss(p.f_real, p.f_fake)
-        return losses.gan_nonsaturating_generator_loss(p.d_fake)
-
-    gan_g = {'minimax': losses.gan_minimax_generator_loss,
-             'ns': losses.gan_nonsaturating_generator_loss}[f.gan_loss]
-    return {
-        'gan': (gan_d, lambda p: gan_g(p.d_fake)),
-        'improved_gan': (gan_d, improved_gan_g),
-        'wgan': (wgan_d, lambda p: losses.wasserstein_generator_loss(p.d_fake)),
-        'wgan_gp': (wgan_gp_d, lambda p: losses.wasserstein_generator_loss(p.d_fake)),
-        'lsgan': (lsgan_d, lambda p: losses.lsgan_generator_loss(p.d_fake, f.c)),
-        'lsgan_reg': (lsgan_d, lambda p: losses.lsgan_reg_generator_loss(
-            p.d_real, p.d_fake, f.c, f.lam)),
-    }[f.model]
+def image_networks(cfg):
+    """G and D of cfg.arch at the configured widths (for MNIST-sized images)."""
+    return (model.generator(cfg.arch, cfg.z_dim, cfg.gf_dim),
+            model.discriminator(cfg.arch, cfg.df_dim, cfg.critic_norm, cfg.minibatch_disc))
 
 
-def generator_loss_parts(f):
-    """The terms of G's loss whose gradients are logged apart ({} when it has one term)."""
-    if f.model == 'lsgan_reg':
-        return {'lsgan': lambda p: losses.lsgan_generator_loss(p.d_fake, f.c),
-                'reg': lambda p: f.lam * losses.mean_matching_penalty(p.d_real, p.d_fake)}
-    return {}
+def make_optimizer(cfg):
+    if cfg.optimizer == 'rmsprop':
+        return tf.keras.optimizers.RMSprop(cfg.lr, rho=cfg.rho, epsilon=cfg.rms_epsilon)
+    return tf.keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2)
 
 
-def use_mixed_precision(requested):
-    """--mixed_precision: turn TensorFlow's float16 graph rewrite on when a GPU can use it.
-
-    Returns whether it is on. On a CPU it is left off with a warning: the rewrite targets
-    GPUs' float16 units (the bfloat16 CPU variant needs AVX-512/AMX, which this project's
-    reference machine lacks).
-    """
-    if not requested:
-        return False
-    if not tf.config.list_physical_devices('GPU'):
-        logging.warning('--mixed_precision: no GPU visible, training in float32 as without it.')
-        return False
-    tf.config.optimizer.set_experimental_options({'auto_mixed_precision': True})
-    logging.info('--mixed_precision: float16 graph rewrite on; the step runs without XLA.')
-    return True
+def players(cfg, G, D):
+    """G and D with an optimizer each, built now rather than lazily inside a trace (the
+    alternating schedule traces the step twice)."""
+    g_opt, d_opt = make_optimizer(cfg), make_optimizer(cfg)
+    g_opt.build(G.trainable_weights)
+    d_opt.build(D.trainable_weights)
+    return Players(G, D, g_opt, d_opt)
 
 
-def make_optimizer(f):
-    if f.optimizer == 'rmsprop':
-        return tf.keras.optimizers.RMSprop(f.lr)
-    return tf.keras.optimizers.Adam(f.lr, beta_1=f.beta1, beta_2=f.beta2)
+def cpu_flags():
+    try:
+        with open('/proc/cpuinfo') as file:
+            return set(next((line for line in file if line.startswith('flags')), '').split())
+    except OSError:
+        return set()
 
 
-def make_train_step(G, D, g_opt, d_opt, noise, f):
+def set_precision(precision):
+    """--precision: turn on TensorFlow's mixed-precision graph rewrite where the hardware has
+    16-bit units, before anything is traced. Returns what the step computes in: 'float32',
+    'bfloat16' (oneDNN, CPUs with AVX512_BF16 or AMX) or 'float16' (GPUs). The rewrite casts
+    convolutions and matmuls (and the element-wise ops between them) to 16 bits; variables,
+    optimizer updates and batch-norm statistics stay float32."""
+    if precision == 'float32':
+        return 'float32'
+    if tf.config.list_physical_devices('GPU'):
+        tf.config.optimizer.set_experimental_options({'auto_mixed_precision': True})
+        return 'float16'
+    if cpu_flags() & set(BF16_CPU_FLAGS):
+        tf.config.optimizer.set_experimental_options({'auto_mixed_precision_onednn_bfloat16': True})
+        return 'bfloat16'
+    logging.warning('--precision=mixed: this CPU has neither AVX512_BF16 nor AMX and there is no '
+                    'GPU; training in float32.')
+    return 'float32'
+
+
+def forward(G, D, real, z, noise):
+    fake = G(z)
+    (d_real, f_real), (d_fake, f_fake) = D(real), D(fake)
+    return ForwardPass(real, fake, d_real, d_fake, f_real, f_fake, lambda x: D(x)[0], noise)
+
+
+def total(terms):
+    return tf.add_n(list(terms.values()))
+
+
+def named(prefix, terms):
+    """{prefix_term: value} for losses of several terms ({} for one: the total says it all)."""
+    return {f'{prefix}_{name}': value for name, value in terms.items()} if len(terms) > 1 else {}
+
+
+def log_columns(spec):
+    """The columns a training step of `spec` reports in losses.csv."""
+    d_terms, g_terms = (dict.fromkeys(terms) for terms in (spec.d_terms, spec.g_terms))
+    return ['d_loss', 'g_loss', *named('d', d_terms), *named('g', g_terms)]
+
+
+def generator_gradient_norm(tape, loss, G):
+    return tf.linalg.global_norm(tape.gradient(loss, G.trainable_weights))
+
+
+def d_input_gradient_norm(tape, p):
+    """The mean over generated samples of ||grad_x D(x)||, the signal the slides argue vanishes."""
+    grad_x = tape.gradient(p.d_fake, p.fake)
+    return tf.reduce_mean(tf.norm(tf.reshape(grad_x, [tf.shape(grad_x)[0], -1]), axis=1))
+
+
+def gradient_probe(tape, p, g_loss, g_terms, G):
+    """From one forward pass: the norm of the gradient of G's loss w.r.t. G's weights (and of
+    each of its terms, where it has several) and the mean ||grad_x D|| at generated samples.
+    `tape` must be persistent and have recorded the pass, the loss and its terms."""
+    out = {'g_grad_norm': generator_gradient_norm(tape, g_loss, G)}
+    if len(g_terms) > 1:
+        out.update({f'g_grad_norm_{name}': generator_gradient_norm(tape, value, G)
+                    for name, value in g_terms.items()})
+    out['d_grad_x_norm'] = d_input_gradient_norm(tape, p)
+    return out
+
+
+def probe_columns(spec):
+    return ['g_grad_norm', *(f'g_grad_norm_{t}' for t in spec.g_terms if len(spec.g_terms) > 1),
+            'd_grad_x_norm']
+
+
+def make_train_step(players_, noise, cfg):
     """The training step: a forward pass, then an update of D and/or G.
 
     `update_d` and `update_g` are Python booleans, so each combination is traced once. With
@@ -95,54 +126,69 @@ def make_train_step(G, D, g_opt, d_opt, noise, f):
     loss is differentiated with respect to its own weights only, as in the course project's
     code. The alternating schedule calls it with D alone, then with G alone.
     """
-    d_objective, g_objective = objectives(f, D, noise)
-    g_parts = generator_loss_parts(f)
-    clipped = D.trainable_weights if f.clip_scope == 'all' else model.kernels_and_biases(D)
+    G, D, g_opt, d_opt = players_
+    spec = cfg.spec
+    clipped = D.trainable_weights if cfg.clip_scope == 'all' else model.kernels_and_biases(D)
 
-    @tf.function(jit_compile=f.xla)
+    @tf.function(jit_compile=cfg.xla)
     def train_step(real, update_d, update_g, probe=False):
-        """`probe` adds gradient diagnostics from the same forward pass (no extra update):
-        the norm of G's loss gradient (and of each part's), and the mean norm over generated
-        samples of grad_x D(x), the signal the slides argue vanishes."""
         G.train()  # TL reads the mode while tracing: set it inside so every trace trains
         D.train()
-        z = noise.normal([f.batch_size, f.z_dim])
+        z = noise.normal([cfg.batch_size, cfg.z_dim])
         with tf.GradientTape(persistent=True) as tape:
-            fake = G(z)
-            (d_real, f_real), (d_fake, f_fake) = D(real), D(fake)
-            p = ForwardPass(real, fake, d_real, d_fake, f_real, f_fake)
-            out = {'g_loss': g_objective(p)}
+            p = forward(G, D, real, z, noise)
+            g_terms = spec.g_loss(p, cfg)  # V_G
+            out = {'g_loss': total(g_terms), **named('g', g_terms)}
             if update_d:
-                out['d_loss'] = d_objective(p)
-            parts = {name: part(p) for name, part in g_parts.items()} if probe else {}
-        if update_g or probe:
-            g_grads = tape.gradient(out['g_loss'], G.trainable_weights)
+                d_terms = spec.d_loss(p, cfg)  # V_D
+                out.update({'d_loss': total(d_terms), **named('d', d_terms)})
         if probe:
-            out['g_grad_norm'] = tf.linalg.global_norm(g_grads)
-            for name, value in parts.items():
-                out[f'g_grad_norm_{name}'] = tf.linalg.global_norm(
-                    tape.gradient(value, G.trainable_weights))
-            grad_x = tf.reshape(tape.gradient(d_fake, fake), [f.batch_size, -1])
-            out['d_grad_x_norm'] = tf.reduce_mean(tf.norm(grad_x, axis=1))
+            out.update(gradient_probe(tape, p, out['g_loss'], g_terms, G))
         if update_g:
-            g_opt.apply_gradients(zip(g_grads, G.trainable_weights))
+            g_opt.apply_gradients(zip(tape.gradient(out['g_loss'], G.trainable_weights),
+                                      G.trainable_weights))
         if update_d:
             d_opt.apply_gradients(zip(tape.gradient(out['d_loss'], D.trainable_weights),
                                       D.trainable_weights))
-            if f.model == 'wgan':
+            if spec.clips_d:
                 for w in clipped:
-                    w.assign(tf.clip_by_value(w, -f.clip, f.clip))
+                    w.assign(tf.clip_by_value(w, -cfg.clip, cfg.clip))
         return out
 
     return train_step
 
 
-def take_step(train_step, f, real, step_number):
-    """Training step `step_number` (counted from 1) under --schedule and --n_critic; every
-    --grad_every steps it also measures the gradient diagnostics."""
-    g_turn = step_number % f.n_critic == 0
-    probe = bool(f.grad_every) and step_number % f.grad_every == 0
-    if f.schedule == 'joint':
+WARMUP_G_UPDATES, WARMUP_EVERY, WARMUP_CRITIC_STEPS = 25, 500, 100
+
+
+class CriticSchedule:
+    """Which training steps (each one D update, counted from 1) end with a G update: every
+    n_critic-th, or with `critic_warmup` after 100 D updates for the first 25 G updates and
+    for every 500th (Arjovsky et al.'s reference code). A pure function of the step number, so
+    a resumed run keeps the schedule."""
+
+    def __init__(self, cfg):
+        self.cfg, self.g_steps = cfg, []  # the step number of each G update so far
+
+    def _critic_steps(self, g_update):
+        warm = g_update < WARMUP_G_UPDATES or g_update % WARMUP_EVERY == 0
+        return WARMUP_CRITIC_STEPS if self.cfg.critic_warmup and warm else self.cfg.n_critic
+
+    def g_turn(self, step):
+        if not self.cfg.critic_warmup:
+            return step % self.cfg.n_critic == 0
+        while not self.g_steps or self.g_steps[-1] < step:
+            last = self.g_steps[-1] if self.g_steps else 0
+            self.g_steps.append(last + self._critic_steps(len(self.g_steps)))
+        return self.g_steps[bisect.bisect_left(self.g_steps, step)] == step
+
+
+def take_step(train_step, cfg, schedule, real, step_number):
+    """Training step `step_number` (counted from 1) under cfg.schedule and the critic schedule;
+    every cfg.grad_every steps it also measures the gradient probe."""
+    g_turn = schedule.g_turn(step_number)
+    probe = bool(cfg.grad_every) and step_number % cfg.grad_every == 0
+    if cfg.schedule == 'joint':
         return train_step(real, update_d=True, update_g=g_turn, probe=probe)
     out = train_step(real, update_d=True, update_g=False, probe=probe)
     if g_turn:

@@ -3,12 +3,22 @@ import csv
 import json
 import math
 import os
+import sys
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+
+def fail(message, code=2):
+    """The project's one way out: one line on stderr and exit `code`, 2 for bad input (flags,
+    data files, a run directory made by other settings), 1 for a failure while running (a
+    non-finite loss)."""
+    sys.stderr.write(f'{os.path.basename(sys.argv[0])}: error: {message}\n')
+    sys.exit(code)
 
 
 class RunMismatch(Exception):
@@ -49,6 +59,32 @@ def write_csv(path, fields, rows):
             writer.writerows(rows)
 
     write_atomically(path, write)
+
+
+def read_csv(path):
+    """A CSV's rows as dicts of strings; [] when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline='') as file:
+        return list(csv.DictReader(file))
+
+
+def mean_std(values):
+    """'mean +- std' over seeds (sample std), the value alone for one, '-' for none."""
+    values = np.array(values, dtype=float)
+    if len(values) == 0:
+        return '-'
+    return f'{values.mean():.3g} +- {values.std(ddof=1):.2g}' if len(values) > 1 else f'{values[0]:.3g}'
+
+
+def save_figure(fig, path):
+    """Write a matplotlib figure and close it. Figures are made with layout='constrained',
+    which keeps titles clear of the axes above them."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
 
 
 def save_grid(images, path):
@@ -104,7 +140,7 @@ class CsvLog:
 def checkpoint_manager(directory, keep, **state):
     """A tf.train.CheckpointManager over `state` (variables, lists of them, optimizers...).
 
-    TensorLayer models are not trackable (TENSORLAYER_NOTES.md, section 7): pass
+    TensorLayer models are not trackable (docs/tensorlayer.md): pass
     `model.all_weights`, which includes the BatchNorm moving statistics.
     """
     return tf.train.CheckpointManager(tf.train.Checkpoint(**state), directory, max_to_keep=keep)
@@ -126,3 +162,70 @@ def restore_newest_readable(manager):
     if manager.checkpoints:
         raise RuntimeError(f'no readable checkpoint in {manager.directory}')
     return None
+
+
+def duration(seconds):
+    """'1 h 02 min', '3 min 05 s' or '12 s'."""
+    if not math.isfinite(seconds):
+        return '?'
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f'{seconds // 3600} h {seconds % 3600 // 60:02d} min'
+    if seconds >= 60:
+        return f'{seconds // 60} min {seconds % 60:02d} s'
+    return f'{seconds} s'
+
+
+def device_line():
+    """What trains, in words: 'GPU (1 visible)' or 'CPU (2 cores, 2 threads)'."""
+    gpus = tf.config.list_physical_devices('GPU')
+    if gpus:
+        return f'GPU ({len(gpus)} visible)'
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    return f'CPU ({os.cpu_count()} cores, {threads} threads)'
+
+
+class RunLock:
+    """Exclusive use of a run directory by one process: `lock` holds the owner's PID. A second
+    process exits 2 naming the owner; a lock left by a dead process is taken over with a
+    warning."""
+
+    def __init__(self, directory):
+        self.path = Path(directory) / 'lock'
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = self._owner() or (time.sleep(0.5) or self._owner())  # being written?
+                if owner and _alive(owner):
+                    fail(f'{self.path.parent} is being trained by process {owner} (remove '
+                         f'{self.path} if that is wrong)')
+                logging.warning('Taking over %s, left by process %s, which is gone.', self.path, owner)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, 'w') as file:
+                file.write(f'{os.getpid()}\n')
+            return self
+
+    def _owner(self):
+        try:
+            return int(self.path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def __exit__(self, *exc):
+        if self._owner() == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -1,15 +1,19 @@
-"""Time one training step of every model, against a plain Keras 3 yardstick.
+"""Time the training step of both architectures in both precisions, against a Keras 3
+yardstick doing the same step, in one run.
 
-    python benchmarks/step_benchmark.py                  # all six models, ~15 min on 2 cores
-    python benchmarks/step_benchmark.py --models=lsgan_reg --steps=30 --out=results/benchmark.md
+    python benchmarks/step_benchmark.py --out=results/benchmark.md    # ~15 min on 2 cores
+    python benchmarks/step_benchmark.py --archs=dcgan --configs=function,mixed --steps=10
 
-Each configuration runs in a fresh subprocess (so peak memory and XLA caches are its own):
-the project's step (training.make_train_step, the one training uses) run eagerly, as a
-tf.function, and as a tf.function compiled with XLA; and the Keras 3 DCGAN-tutorial-style
-LSGAN step of benchmarks/keras_dcgan.py as a tf.function with and without XLA. Reported: the
-median ms/step over --steps steps after warm-up (batch 64, default widths), images/s, peak
-resident memory, the step's FLOPs from the layer shapes and the achieved GFLOP/s next to the
-machine's float32 matmul rate.
+The step is the slides protocol's joint lsgan_reg step (one forward pass, both players
+updated), batch 64, default widths. Each configuration runs in a fresh subprocess (its own
+peak memory, XLA cache and graph-rewrite options): the project's step
+(training.make_train_step, the one training uses) and benchmarks/keras_yardstick.py, each as
+a tf.function in float32, compiled with XLA in float32, and in mixed precision (the project:
+--precision=mixed, oneDNN's bfloat16 rewrite; Keras: the mixed_bfloat16 policy). Reported:
+median ms/step over --steps steps after warm-up, images/s, GFLOP/s from the step's FLOPs
+(counted from the layer tables), peak resident memory, the CPU's flags, and where the time
+goes: every weight layer's forward, weight-gradient and input-gradient op timed alone at the
+step's shapes in each precision, and the optimizer update.
 """
 import argparse
 import json
@@ -24,69 +28,101 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ('gan', 'improved_gan', 'wgan', 'wgan_gp', 'lsgan', 'lsgan_reg')
-BATCH, Z_DIM, GF_DIM, DF_DIM, FC = 64, 100, 64, 64, 1024
+sys.path.insert(0, str(ROOT))
+BATCH, Z_DIM, WIDTH, KERNEL = 64, 100, 64, 5
+CONFIGS = ('function', 'xla', 'mixed')
+CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
 
 
-def layer_flops(batch=BATCH, z_dim=Z_DIM, gf=GF_DIM, df=DF_DIM):
-    """Forward FLOPs (2 x multiply-adds) of each weight layer of G and of D."""
-    generator = {
-        'dense1': batch * z_dim * FC,
-        'dense2': batch * FC * 7 * 7 * 2 * gf,
-        'deconv1': batch * 7 * 7 * 2 * gf * gf * 25,  # transposed conv: input positions x ...
-        'deconv2': batch * 14 * 14 * gf * 1 * 25,
-    }
-    discriminator = {
-        'conv1': batch * 14 * 14 * 1 * df * 25,
-        'conv2': batch * 7 * 7 * df * 2 * df * 25,
-        'dense1': batch * 7 * 7 * 2 * df * FC,
-        'dense2': batch * FC,
-    }
-    return ({k: 2 * v for k, v in generator.items()}, {k: 2 * v for k, v in discriminator.items()})
+def weight_layers(arch):
+    """[(network, name, kind, input shape, weight shape)] of every weight layer of G and D at
+    the benchmark's shapes, walked from model.ARCHITECTURES."""
+    import model
+    spec = model.ARCHITECTURES[arch]
+    found = []
+
+    def walk(net, table, shape):
+        for op, *args in table:
+            name = f'{net} {op}'
+            if op == 'dense':
+                found.append((net, f'{name} {shape[1]}->{args[0]}', 'matmul', shape, (shape[1], args[0])))
+                shape = (BATCH, args[0])
+            elif op == 'project':
+                units = args[1] ** 2 * args[0] * WIDTH
+                found.append((net, f'{net} dense {shape[1]}->{units}', 'matmul', shape, (shape[1], units)))
+                shape = (BATCH, units)
+            elif op == 'reshape':
+                shape = (BATCH, args[1], args[1], args[0] * WIDTH)
+            elif op in ('conv', 'deconv', 'image'):
+                channels, stride = (1, args[0]) if op == 'image' else (args[0] * WIDTH, args[1])
+                name = f'{net} {"conv" if op == "conv" else "deconv"} s{stride} {shape[3]}->{channels}'
+                if op == 'conv':
+                    found.append((net, name, 'conv', shape, (KERNEL, KERNEL, shape[3], channels), stride))
+                    side = -(-shape[1] // stride)
+                else:
+                    found.append((net, name, 'deconv', shape, (KERNEL, KERNEL, channels, shape[3]), stride))
+                    side = shape[1] * stride
+                shape = (BATCH, side, side, channels)
+            elif op == 'flatten':
+                shape = (BATCH, int(np.prod(shape[1:])))
+        return shape
+
+    walk('G', spec.generator, (BATCH, Z_DIM))
+    last = walk('D', spec.discriminator, (BATCH, 28, 28, 1))
+    found.append(('D', 'D output', 'matmul', last, (last[1], 1)))
+    return [f if len(f) == 6 else (*f, 1) for f in found]
 
 
-def step_flops():
-    """FLOPs of the joint training step, counting each matmul/conv pass the step needs.
+def forward_flops(kind, x, w, stride):
+    if kind == 'matmul':
+        return 2 * x[0] * w[0] * w[1]
+    if kind == 'conv':
+        side = -(-x[1] // stride)
+        return 2 * x[0] * side * side * w[0] * w[1] * w[2] * w[3]
+    return 2 * x[0] * x[1] * x[2] * w[0] * w[1] * w[2] * w[3]  # deconv: per input position
 
-    Forward: G, D(real), D(fake). D's loss: weight gradients of both D passes plus their input
-    gradients below the first layer. G's loss: input gradients through D(fake) down to the
-    image, then G's weight gradients and input gradients below its first layer. A backward pass
-    of a layer costs its forward FLOPs once for the weight gradient and once for the input one.
-    Batch norm, activations and Adam are elementwise and left out.
-    """
-    g, d = layer_flops()
-    f_g, f_d = sum(g.values()), sum(d.values())
-    forward = f_g + 2 * f_d
-    d_backward = 2 * (f_d + f_d - d['conv1'])
-    g_backward = f_d + (f_g + f_g - g['dense1'])
-    return forward + d_backward + g_backward
+
+def passes(layers, index):
+    """(forward, weight-gradient, input-gradient) passes of a layer in the joint step. G runs
+    once forward and once backward. D runs forward on the real and the fake batch, takes
+    weight gradients of both for D's loss, and input gradients of both for D's loss and of
+    the fake one for G's; no input gradient is needed below a network's first layer, except
+    D's on the fake batch (it is G's output)."""
+    net = layers[index][0]
+    first = index == 0 or layers[index - 1][0] != net
+    if net == 'G':
+        return (1, 1, 0 if first else 1)
+    return (2, 2, 1 if first else 3)
+
+
+def step_flops(arch):
+    """FLOPs of the joint step: each weight layer's forward FLOPs times its passes (a gradient
+    pass costs one forward). Batch norm, activations and Adam are element-wise, left out."""
+    layers = weight_layers(arch)
+    return sum(forward_flops(*layer[2:]) * sum(passes(layers, i)) for i, layer in enumerate(layers))
 
 
 def build_step(spec):
-    """The step function a spec names, and its argument list."""
+    """The step function a spec names, and its arguments."""
     import tensorflow as tf
+    real = tf.random.uniform([BATCH, 28, 28, 1], -1, 1)
     if spec['impl'] == 'keras':
-        sys.path.insert(0, str(ROOT / 'benchmarks'))
-        import keras_dcgan
-        step = keras_dcgan.make_train_step(BATCH, Z_DIM, jit_compile=spec['mode'] == 'xla')
-        return step, (tf.random.uniform([BATCH, 28, 28, 1], -1, 1),)
-    sys.path.insert(0, str(ROOT))
-    import flags
+        if spec['config'] == 'mixed':
+            import keras
+            keras.mixed_precision.set_global_policy('mixed_bfloat16')
+        import keras_yardstick
+        step = keras_yardstick.make_train_step(spec['arch'], BATCH, Z_DIM,
+                                               jit_compile=spec['config'] == 'xla')
+        return step, (real,)
+    import config
     import training
-    import model
-    flags.parse_or_exit(['benchmark', f'--model={spec["model"]}',
-                         '--xla' if spec['mode'] == 'xla' else '--noxla'])
-    f = flags.FLAGS
+    cfg = config.Config(arch=spec['arch'], xla=spec['config'] == 'xla',
+                        precision='mixed' if spec['config'] == 'mixed' else 'float32')
+    spec['computes_in'] = training.set_precision(cfg.precision)
     tf.random.set_seed(0)
-    G = model.generator(f.z_dim, f.gf_dim)
-    D = model.discriminator(f.df_dim, f.critic_norm, f.minibatch_disc)
-    g_opt, d_opt = training.make_optimizer(f), training.make_optimizer(f)
-    g_opt.build(G.trainable_weights)
-    d_opt.build(D.trainable_weights)
-    step = training.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(0), f)
-    if spec['mode'] == 'eager':
-        step = step.python_function
-    return step, (tf.random.uniform([BATCH, 28, 28, 1], -1, 1), True, True)
+    players = training.players(cfg, *training.image_networks(cfg))
+    step = training.make_train_step(players, tf.random.Generator.from_seed(0), cfg)
+    return step, (real, True, True)
 
 
 def child(spec):
@@ -94,8 +130,9 @@ def child(spec):
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import warnings
     warnings.filterwarnings('ignore', message='distutils Version classes are deprecated')
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
     if spec['impl'] == 'breakdown':
-        print(json.dumps({'rows': breakdown(spec['mode'] == 'xla')}))
+        print(json.dumps({'rows': breakdown(spec['arch'], spec['dtype'])}))
         return
     step, args = build_step(spec)
     times = []
@@ -108,35 +145,9 @@ def child(spec):
     print(json.dumps({**spec, 'ms': 1000 * float(np.median(times)), 'peak_mib': peak_mib}))
 
 
-def layer_ops():
-    """(name, op(x, w), x shape, w shape, forward/weight-grad/input-grad passes per step)."""
-    import tensorflow as tf
-
-    def conv(x, w):
-        return tf.nn.conv2d(x, w, 2, 'SAME')
-
-    def deconv(x, w):
-        return tf.nn.conv2d_transpose(x, w, [x.shape[0], 2 * x.shape[1], 2 * x.shape[2],
-                                             w.shape[2]], 2, 'SAME')
-
-    # G's layers run once forward and once backward; D's twice (real, fake) forward, twice for
-    # weight gradients and three times for input gradients (real, fake for D, fake for G).
-    g, d = (1, 1, 1), (2, 2, 3)
-    return [
-        ('G dense1', tf.matmul, (BATCH, Z_DIM), (Z_DIM, FC), (1, 1, 0)),
-        ('G dense2', tf.matmul, (BATCH, FC), (FC, 7 * 7 * 2 * GF_DIM), g),
-        ('G deconv1', deconv, (BATCH, 7, 7, 2 * GF_DIM), (5, 5, GF_DIM, 2 * GF_DIM), g),
-        ('G deconv2', deconv, (BATCH, 14, 14, GF_DIM), (5, 5, 1, GF_DIM), g),
-        ('D conv1', conv, (BATCH, 28, 28, 1), (5, 5, 1, DF_DIM), (2, 2, 1)),
-        ('D conv2', conv, (BATCH, 14, 14, DF_DIM), (5, 5, DF_DIM, 2 * DF_DIM), d),
-        ('D dense1', tf.matmul, (BATCH, 7 * 7 * 2 * DF_DIM), (7 * 7 * 2 * DF_DIM, FC), d),
-        ('D dense2', tf.matmul, (BATCH, FC), (FC, 1), d),
-    ]
-
-
 def median_ms(fn, repeats=20):
-    fn()
-    fn()
+    for _ in range(3):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -145,41 +156,56 @@ def median_ms(fn, repeats=20):
     return 1000 * float(np.median(times))
 
 
-def breakdown(xla):
-    """Where the project's step spends its time: each weight layer's forward, weight-gradient
-    and input-gradient op at the step's shapes, times its passes per step, and the optimizer
-    update of all 13.4 M weights (Adam, both players)."""
+def breakdown(arch, dtype):
+    """Each weight layer's three ops timed alone (tf.function, no XLA) in `dtype`, times their
+    passes per step, and one Adam update of both players' weights (float32, as in training)."""
     import tensorflow as tf
-    rows = []
-    for name, op, x_shape, w_shape, passes in layer_ops():
-        x, w = tf.random.normal(x_shape), tf.random.normal(w_shape)
+    import config
+    import training
 
-        def grad(wrt, op=op, x=x, w=w):
+    def op(kind, stride):
+        if kind == 'matmul':
+            return tf.matmul
+        if kind == 'conv':
+            return lambda x, w: tf.nn.conv2d(x, w, stride, 'SAME')
+        return lambda x, w: tf.nn.conv2d_transpose(
+            x, w, [x.shape[0], x.shape[1] * stride, x.shape[2] * stride, w.shape[2]], stride, 'SAME')
+
+    layers = weight_layers(arch)
+    rows = []
+    for i, (_, name, kind, x_shape, w_shape, stride) in enumerate(layers):
+        f = op(kind, stride)
+        x = tf.cast(tf.random.normal(x_shape), dtype)
+        w = tf.cast(tf.random.normal(w_shape), dtype)
+
+        def grad(wrt, f=f, x=x, w=w):
             def fn():
                 with tf.GradientTape() as tape:
                     tape.watch(wrt(x, w))
-                    y = op(x, w)
+                    y = f(x, w)
                 return tape.gradient(y, wrt(x, w))
             return fn
 
-        timed = [tf.function(fn, jit_compile=xla) for fn in
-                 (lambda op=op, x=x, w=w: op(x, w), grad(lambda x, w: w), grad(lambda x, w: x))]
+        timed = [tf.function(fn) for fn in
+                 (lambda f=f, x=x, w=w: f(x, w), grad(lambda x, w: w), grad(lambda x, w: x))]
         ms = [median_ms(fn) for fn in timed]
-        rows.append((name, *ms, sum(p * m for p, m in zip(passes, ms))))
-    sys.path.insert(0, str(ROOT))
-    import model
-    G, D = model.generator(), model.discriminator()
-    weights = G.trainable_weights + D.trainable_weights
-    optimizer = tf.keras.optimizers.Adam(1e-4, beta_1=0.5)
-    optimizer.build(weights)
+        flops = forward_flops(kind, x_shape, w_shape, stride)
+        per_step = sum(p * m for p, m in zip(passes(layers, i), ms))
+        rows.append((name, *ms, per_step, flops * sum(passes(layers, i)) / per_step / 1e6))
+    cfg = config.Config(arch=arch)
+    players = training.players(cfg, *training.image_networks(cfg))
+    weights = players.G.trainable_weights + players.D.trainable_weights
     grads = [tf.random.normal(w.shape) * 1e-3 for w in weights]
 
-    @tf.function(jit_compile=xla)
+    @tf.function
     def update():
-        optimizer.apply_gradients(zip(grads, weights))
+        players.g_opt.apply_gradients(zip(grads[:len(players.G.trainable_weights)],
+                                          players.G.trainable_weights))
+        players.d_opt.apply_gradients(zip(grads[len(players.G.trainable_weights):],
+                                          players.D.trainable_weights))
         return weights[0]
 
-    rows.append(('Adam update, G and D', 0.0, 0.0, 0.0, median_ms(update)))
+    rows.append(('Adam update, G and D', 0.0, 0.0, 0.0, median_ms(update), 0.0))
     return rows
 
 
@@ -191,87 +217,78 @@ def run_child(spec):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def matmul_gflops(n=2048, repeats=10):
-    """The machine's float32 matmul rate: median over repeats of an n x n product."""
-    import tensorflow as tf
-    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
-    float(tf.reduce_sum(tf.matmul(a, b)))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        float(tf.reduce_sum(tf.matmul(a, b)))
-        times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / float(np.median(times)) / 1e9
-
-
 def machine():
     cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo')
                 if line.startswith('model name')), platform.processor())
+    import training
+    flags = training.cpu_flags()
     import tensorflow as tf
-    return f'{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, TF {tf.__version__}'
+    return (f'{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, TF '
+            f'{tf.__version__}; CPU flags: ' + ', '.join(f'{f} {"yes" if f in flags else "no"}'
+                                                         for f in CPU_FLAGS))
 
 
-def report(results, flops, matmul_rate):
-    lines = ['| implementation | model | mode | ms/step | images/s | GFLOP/s | peak MiB |',
-             '| --- | --- | --- | ---: | ---: | ---: | ---: |']
+def report(results, breakdowns):
+    lines = ['| arch | implementation | configuration | computes in | ms/step | images/s | '
+             'GFLOP/s | peak MiB |', '| --- | --- | --- | --- | ---: | ---: | ---: | ---: |']
     for r in results:
-        lines.append(f'| {r["impl"]} | {r.get("model", "lsgan")} | {r["mode"]} | {r["ms"]:.0f} | '
-                     f'{BATCH / r["ms"] * 1000:.0f} | {flops / r["ms"] / 1e6:.1f} | '
+        flops = step_flops(r['arch'])
+        computes_in = r.get('computes_in', 'bfloat16' if r['config'] == 'mixed' else 'float32')
+        lines.append(f'| {r["arch"]} | {r["impl"]} | {r["config"]} | {computes_in} | '
+                     f'{r["ms"]:.0f} | {BATCH / r["ms"] * 1000:.0f} | {flops / r["ms"] / 1e6:.0f} | '
                      f'{r["peak_mib"]:.0f} |')
-    by_key = {(r['impl'], r.get('model'), r['mode']): r['ms'] for r in results}
     lines.append('')
-    lines.append(f'Step FLOPs (from the layer shapes, see step_flops): {flops / 1e9:.1f} GFLOP; '
-                 f'machine float32 matmul (2048^2): {matmul_rate:.0f} GFLOP/s.')
-    keras_best = min(v for (impl, _, _), v in by_key.items() if impl == 'keras')
-    for m in sorted({r['model'] for r in results if r['impl'] == 'project'}):
-        modes = {mode: ms for (impl, model, mode), ms in by_key.items()
-                 if impl == 'project' and model == m}
-        best_mode = min(modes, key=modes.get)
-        line = (f'{m}: best configuration {best_mode} {modes[best_mode]:.0f} ms, '
-                f'{keras_best / modes[best_mode]:.2f}x faster than the best Keras step '
-                f'({keras_best:.0f} ms)')
-        if 'eager' in modes:
-            line += f', {modes["eager"] / modes[best_mode]:.2f}x faster than its own eager step'
-        lines.append(line + '.')
+    for arch in dict.fromkeys(r['arch'] for r in results):
+        mine = {(r['impl'], r['config']): r['ms'] for r in results if r['arch'] == arch}
+        lines.append(f'{arch}: the step is {step_flops(arch) / 1e9:.1f} GFLOP.')
+        for scope, configs in (('fastest', CONFIGS), ('fastest float32', ('function', 'xla'))):
+            own = {c: mine[('project', c)] for c in configs if ('project', c) in mine}
+            keras = {c: mine[('keras', c)] for c in configs if ('keras', c) in mine}
+            if own and keras:
+                best, rival = min(own, key=own.get), min(keras, key=keras.get)
+                lines.append(f'- {scope}: project {best} {own[best]:.0f} ms vs Keras {rival} '
+                             f'{keras[rival]:.0f} ms: {keras[rival] / own[best]:.2f}x.')
+        lines.append('')
+    for (arch, dtype), rows in breakdowns.items():
+        lines += [f'Where a {arch} step\'s time goes, {dtype} (ms; ops timed alone as '
+                  'tf.functions; per step = the passes of the joint step):', '',
+                  '| op | forward | weight grad | input grad | per step | GFLOP/s |',
+                  '| --- | ---: | ---: | ---: | ---: | ---: |']
+        lines += [f'| {name} | {f:.1f} | {w:.1f} | {i:.1f} | {t:.1f} | {g:.0f} |'
+                  for name, f, w, i, t, g in rows]
+        lines += [f'| sum | | | | {sum(r[4] for r in rows):.0f} | |', '']
+    lines.append('The step minus that sum is batch norm, activations, losses and dispatch, '
+                 'which the ops timed alone leave out.')
     return '\n'.join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--models', default=','.join(MODELS))
-    parser.add_argument('--modes', default='eager,function,xla')
-    parser.add_argument('--steps', type=int, default=30)
+    parser.add_argument('--archs', default='dcgan,infogan')
+    parser.add_argument('--configs', default=','.join(CONFIGS))
+    parser.add_argument('--impls', default='keras,project')
+    parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
-    parser.add_argument('--breakdown', action='store_true',
-                        help='also time each layer op and the optimizer update (XLA)')
+    parser.add_argument('--no_breakdown', action='store_true')
     parser.add_argument('--out', help='also write the report (markdown) to this file')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
-    common = {'steps': args.steps, 'warmup': args.warmup}
-    specs = [{'impl': 'keras', 'mode': mode, **common} for mode in ('function', 'xla')]
-    specs += [{'impl': 'project', 'model': m, 'mode': mode, **common}
-              for m in args.models.split(',') for mode in args.modes.split(',')]
-    results = []
-    for spec in specs:
-        results.append(run_child(spec))
-        r = results[-1]
-        print(f'{r["impl"]:8s} {r.get("model", "lsgan"):13s} {r["mode"]:9s} {r["ms"]:7.0f} ms/step '
-              f'{r["peak_mib"]:6.0f} MiB', flush=True)
-    text = f'Machine: {machine()}\n\n' + report(results, step_flops(), matmul_gflops())
-    if args.breakdown:
-        rows = run_child({'impl': 'breakdown', 'mode': 'xla'})['rows']
-        text += ("\n\nWhere the XLA step's time goes (ms; per step = forward, weight-gradient "
-                 'and input-gradient passes times their counts):\n\n'
-                 '| op | forward | weight grad | input grad | per step |\n'
-                 '| --- | ---: | ---: | ---: | ---: |\n')
-        text += '\n'.join(f'| {name} | {f:.1f} | {w:.1f} | {i:.1f} | {t:.1f} |'
-                           for name, f, w, i, t in rows)
-        text += (f'\n| sum | | | | {sum(r[-1] for r in rows):.0f} |\n\nOps timed one by one '
-                 '(each with its own dispatch); XLA fuses the elementwise work (batch norm, '
-                 'activations, losses) into them, so a sum near or above the measured step means '
-                 'the step is bound by these matmuls and convolutions.')
+    results, breakdowns = [], {}
+    for arch in args.archs.split(','):
+        for impl in args.impls.split(','):
+            for config in args.configs.split(','):
+                r = run_child({'impl': impl, 'arch': arch, 'config': config,
+                               'steps': args.steps, 'warmup': args.warmup})
+                results.append(r)
+                print(f'{arch:8s} {impl:8s} {config:9s} {r["ms"]:7.0f} ms/step '
+                      f'{r["peak_mib"]:6.0f} MiB', flush=True)
+        if not args.no_breakdown:
+            for dtype in ('float32', 'bfloat16'):
+                breakdowns[arch, dtype] = run_child({'impl': 'breakdown', 'arch': arch,
+                                                     'dtype': dtype})['rows']
+    text = f'Machine: {machine()}\n\n' + report(results, breakdowns)
     print('\n' + text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

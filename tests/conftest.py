@@ -8,20 +8,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+TINY = dict(gf_dim=4, df_dim=4, sample_size=4, eval_every=0, download=False, train_size=1000)
+
+
+@pytest.fixture
+def tiny_config(tmp_path, monkeypatch):
+    """A Config of tiny networks on 1,000 of the embedded digits, outputs in tmp_path; the
+    Keras cache is an empty directory, so nothing depends on what this machine has cached."""
+    import config
+    import data
+    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
+
+    def make(**overrides):
+        return config.Config(**{**TINY, 'sample_dir': str(tmp_path / 's'),
+                                'checkpoint_dir': str(tmp_path / 'c'), **overrides})
+
+    return make
+
 
 @pytest.fixture
 def run_main(tmp_path):
-    """Run main.py in a subprocess on the embedded data with tiny widths, outputs in tmp_path.
-
-    The Keras cache is pointed at an empty directory and downloads are off, so the run never
-    depends on what this machine happens to have cached.
-    """
+    """Run main.py in a subprocess with the settings of `tiny_config`."""
     import subprocess
 
     def run(*args, check=True):
         env = {**os.environ, 'KERAS_HOME': str(tmp_path / 'keras')}
-        cmd = [sys.executable, str(ROOT / 'main.py'), '--nodownload', '--noxla', '--eval_every=0',
-               '--gf_dim=4', '--df_dim=4', '--sample_size=4',
+        cmd = [sys.executable, str(ROOT / 'main.py'), '--nodownload', '--eval_every=0',
+               '--gf_dim=4', '--df_dim=4', '--sample_size=4', '--train_size=1000',
                f'--sample_dir={tmp_path / "samples"}', f'--checkpoint_dir={tmp_path / "ckpt"}',
                *args]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

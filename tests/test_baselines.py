@@ -1,15 +1,16 @@
 """The four baselines: their losses, gradient penalty, clipping, minibatch discrimination,
 the two protocols, and a one-batch run of every model under both."""
-from types import SimpleNamespace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import flags
+import config
 import losses
-import main
 import model
+import registry
+import train
 import training
 
 RNG = np.random.default_rng(3)
@@ -64,20 +65,17 @@ def test_gradient_penalty_interpolates_per_sample():
         np.mean((norms - 1) ** 2), rel=1e-5)
 
 
-def tiny_flags(**overrides):
-    values = dict(flags.protocol_defaults('slides', 'wgan'), model='wgan', batch_size=8, z_dim=10,
-                  xla=False, gan_loss='minimax', feature_matching=False, label_smoothing=0.0,
-                  a=-1.0, b=1.0, c=0.0, lam=0.5, gp_lambda=1.0)
-    values.update(overrides)
-    return SimpleNamespace(**values)
+def tiny_players(cfg):
+    return training.players(cfg, *training.image_networks(cfg))
 
 
 @pytest.mark.parametrize('scope', ['all', 'kernels_biases'])
 def test_wgan_update_clips_the_chosen_weights(scope):
-    f = tiny_flags(clip_scope=scope, clip=0.01, lr=0.5)  # a big step pushes weights past the bound
-    G, D = model.generator(f.z_dim, 4), model.discriminator(4)
-    g_opt, d_opt = training.make_optimizer(f), training.make_optimizer(f)
-    step = training.make_train_step(G, D, g_opt, d_opt, tf.random.Generator.from_seed(0), f)
+    cfg = config.Config(model='wgan', clip_scope=scope, clip=0.01, lr=0.5, batch_size=8,
+                        z_dim=10, gf_dim=4, df_dim=4)  # a big step pushes weights past the bound
+    players = tiny_players(cfg)
+    D = players.D
+    step = training.make_train_step(players, tf.random.Generator.from_seed(0), cfg)
     step(tf.random.uniform([8, 28, 28, 1], -1, 1), update_d=True, update_g=True)
     clipped = model.kernels_and_biases(D) if scope == 'kernels_biases' else D.trainable_weights
     assert all(float(tf.reduce_max(tf.abs(w))) <= 0.01 + 1e-7 for w in clipped)
@@ -89,7 +87,7 @@ def test_wgan_update_clips_the_chosen_weights(scope):
 
 
 def test_kernels_and_biases_excludes_exactly_the_batch_norm_weights():
-    D = model.discriminator(4)
+    D = model.discriminator(df_dim=4)
     names = [w.name for w in model.kernels_and_biases(D)]
     assert len(names) == len(D.trainable_weights) - 4  # two BN layers, gamma and beta each
     assert not any('batchnorm' in n for n in names)
@@ -116,13 +114,15 @@ def test_minibatch_discrimination_sees_the_batch():
     np.testing.assert_allclose(out[:, 6:], np.exp(-l1).sum(1) - 1, rtol=1e-5)
 
 
-DOCUMENTED = {  # README, "Protocols"
-    ('slides', 'wgan'): dict(schedule='joint', n_critic=1, optimizer='rmsprop', lr=1e-4,
-                             clip=0.01, clip_scope='all', critic_norm='batch'),
-    ('paper', 'wgan'): dict(schedule='alternating', n_critic=5, optimizer='rmsprop', lr=5e-5,
-                            clip=0.01, clip_scope='kernels_biases', critic_norm='batch'),
+DOCUMENTED = {  # README, "Protocols"; checked against the sources (see registry.py)
+    ('slides', 'wgan'): dict(schedule='joint', n_critic=1, critic_warmup=False,
+                             optimizer='rmsprop', lr=1e-4, clip=0.01, clip_scope='all',
+                             critic_norm='batch'),
+    ('paper', 'wgan'): dict(schedule='alternating', n_critic=5, critic_warmup=True,
+                            optimizer='rmsprop', lr=5e-5, rho=0.99, rms_epsilon=1e-8, clip=0.01,
+                            clip_scope='all', critic_norm='batch'),
     ('slides', 'wgan_gp'): dict(schedule='joint', n_critic=1, optimizer='adam', lr=1e-4, beta1=0.5,
-                                gp_lambda=1.0, gp_epsilon='per_batch', critic_norm='batch'),
+                                gp_lambda=1.0, gp_epsilon='per_sample', critic_norm='batch'),
     ('paper', 'wgan_gp'): dict(schedule='alternating', n_critic=5, optimizer='adam', lr=1e-4,
                                beta1=0.0, beta2=0.9, gp_lambda=10.0, gp_epsilon='per_sample',
                                critic_norm='none'),
@@ -133,38 +133,39 @@ DOCUMENTED = {  # README, "Protocols"
 
 @pytest.mark.parametrize('protocol, model_name', sorted(DOCUMENTED))
 def test_protocols_resolve_to_the_documented_settings(protocol, model_name):
-    try:
-        flags.parse_or_exit(['main.py', f'--model={model_name}', f'--protocol={protocol}'])
-        for name, value in DOCUMENTED[protocol, model_name].items():
-            assert flags.FLAGS[name].value == value, name
-    finally:
-        flags.FLAGS.unparse_flags()
+    cfg = config.Config(model=model_name, protocol=protocol)
+    for name, value in DOCUMENTED[protocol, model_name].items():
+        assert getattr(cfg, name) == value, name
 
 
-def test_an_explicit_flag_beats_the_protocol():
-    try:
-        flags.parse_or_exit(['main.py', '--model=wgan', '--protocol=paper', '--n_critic=2'])
-        assert flags.FLAGS.n_critic == 2 and flags.FLAGS.clip_scope == 'kernels_biases'
-    finally:
-        flags.FLAGS.unparse_flags()
+def test_an_explicit_setting_beats_the_protocol():
+    cfg = config.Config(model='wgan', protocol='paper', n_critic=2)
+    assert cfg.n_critic == 2 and cfg.lr == 5e-5
+    assert cfg.for_model('lsgan').n_critic == 1  # another model gets its own scheme
 
 
-@pytest.mark.parametrize('protocol', flags.PROTOCOLS)
-@pytest.mark.parametrize('model_name', flags.MODELS)
-def test_one_batch_run_of_every_model(tmp_path, monkeypatch, protocol, model_name):
-    """Through main.main in this process (the subprocess path is tested in test_main.py)."""
-    import data
-    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
-    try:
-        flags.parse_or_exit(['main.py', f'--model={model_name}', f'--protocol={protocol}',
-                             '--nodownload', '--noxla', '--eval_every=0', '--gf_dim=4', '--df_dim=4',
-                             '--sample_size=4', '--batch_size=8', '--max_steps=5',
-                             f'--sample_dir={tmp_path}/s', f'--checkpoint_dir={tmp_path}/c'])
-        run = flags.run_name()
-        main.main([])
-    finally:
-        flags.FLAGS.unparse_flags()
-    assert (tmp_path / 's' / run / 'epoch_001.png').stat().st_size > 0
-    assert (tmp_path / 'c' / run / 'ckpt-5.index').exists()
-    if protocol == 'paper' and model_name == 'wgan_gp':
-        assert '"critic_norm": "none"' in (tmp_path / 'c' / run / 'run.json').read_text()
+def test_paper_wgan_warms_the_critic_up_as_the_reference_code():
+    """100 critic steps before each of the first 25 G steps and every 500th, 5 otherwise."""
+    schedule = training.CriticSchedule(config.Config(model='wgan', protocol='paper'))
+    g_steps = [step for step in range(1, 8000) if schedule.g_turn(step)]
+    gaps = np.diff([0, *g_steps])
+    assert list(gaps[:25]) == [100] * 25 and set(gaps[25:500]) == {5}
+    assert gaps[500] == 100 and gaps[501] == 5
+    assert [s for s in range(1, 20) if training.CriticSchedule(
+        config.Config(model='wgan_gp', protocol='paper')).g_turn(s)] == [5, 10, 15]
+    resumed = training.CriticSchedule(config.Config(model='wgan', protocol='paper'))
+    assert [s for s in range(4000, 6000) if resumed.g_turn(s)] == [s for s in g_steps if 4000 <= s < 6000]
+
+
+@pytest.mark.parametrize('protocol', registry.PROTOCOLS)
+@pytest.mark.parametrize('model_name', registry.MODELS)
+def test_one_batch_run_of_every_model(tiny_config, protocol, model_name):
+    """train.train in this process (the subprocess path is tested in test_main.py)."""
+    cfg = tiny_config(model=model_name, protocol=protocol, batch_size=8, max_steps=3,
+                      critic_warmup=False)
+    train.train(cfg)
+    run = config.run_name(cfg)
+    assert (Path(cfg.sample_dir) / run / 'epoch_001.png').stat().st_size > 0
+    assert (Path(cfg.checkpoint_dir) / run / 'ckpt-3.index').exists()
+    columns = (Path(cfg.checkpoint_dir) / run / 'losses.csv').read_text().splitlines()[0].split(',')
+    assert columns == ['step', 'epoch', *training.log_columns(cfg.spec), 'wall_s']

@@ -1,11 +1,13 @@
 """main.py end to end (subprocesses, tiny widths, the embedded data) and its flag checking."""
 import csv
+import json
 
 import pytest
 
+import config
 import flags
 
-RUN = {'lsgan': 'lsgan_a-1_b1_c0_seed0', 'lsgan_reg': 'lsgan_reg_a-1_b1_c0_lam0.5_seed0'}
+RUN = {'lsgan': 'lsgan_a-1_b1_c0_n1000_seed0', 'lsgan_reg': 'lsgan_reg_a-1_b1_c0_lam0.5_n1000_seed0'}
 
 
 @pytest.mark.parametrize('model', sorted(RUN))
@@ -25,20 +27,24 @@ def test_xla_step_runs(run_main, tmp_path):
 
 def test_rerun_resumes_at_the_next_epoch(run_main, tmp_path):
     samples = tmp_path / 'samples' / RUN['lsgan_reg']
-    run_main('--epochs=1', '--batch_size=5000')  # 10,000 images: 2 steps per epoch
+    run_main('--epochs=1', '--batch_size=500')  # 1,000 images: 2 steps per epoch
     first_grid = (samples / 'epoch_001.png').read_bytes()
-    second = run_main('--epochs=2', '--batch_size=5000')
-    assert 'Resuming lsgan_reg_a-1_b1_c0_lam0.5_seed0 from step 2 (epoch 2, batch 0 of 2)' in second.stderr
+    second = run_main('--epochs=2', '--batch_size=500')
+    assert f'Resuming {RUN["lsgan_reg"]} from step 2 (epoch 2, batch 0 of 2)' in second.stderr
     assert (samples / 'epoch_001.png').read_bytes() == first_grid  # epoch 1 was not redone
     assert (samples / 'epoch_002.png').exists()
     rows = list(csv.DictReader((tmp_path / 'ckpt' / RUN['lsgan_reg'] / 'losses.csv').open()))
     assert [(r['step'], r['epoch']) for r in rows] == [('1', '1'), ('2', '1'), ('3', '2'), ('4', '2')]
-    assert 'nothing to do' in run_main('--epochs=2', '--batch_size=5000').stderr
+    assert 'nothing to do' in run_main('--epochs=2', '--batch_size=500').stderr
+    with (samples / 'final_1000.npz').open('rb') as file:  # the finished run's samples
+        import numpy as np
+        final = np.load(file)['x']
+    assert final.shape == (1000, 28, 28) and final.dtype == np.uint8
 
 
 def test_resuming_with_other_parameters_is_refused(run_main, tmp_path):
     run_main('--max_steps=1', '--batch_size=8')
-    refused = run_main('--max_steps=2', '--batch_size=16', '--run_name=lsgan_reg_a-1_b1_c0_lam0.5_seed0',
+    refused = run_main('--max_steps=2', '--batch_size=16', f'--run_name={RUN["lsgan_reg"]}',
                        check=False)
     assert refused.returncode == 2
     assert 'batch_size=8' in refused.stderr and 'batch_size=16' in refused.stderr
@@ -65,6 +71,9 @@ def test_bad_flag_exits_2_with_one_line(run_main):
     (['--model=wgan_gp', '--gp_lambda=0'], '--gp_lambda must be a positive number'),
     (['--label_smoothing=0.1'], 'apply to --model=improved_gan only'),
     (['--checkpoint_every=-1'], '--checkpoint_every must be >= 0'),
+    (['--train_size=-5'], '--train_size must be >= 0'),
+    (['--precision=mixed', '--xla'], 'drop --xla'),
+    (['--arch=vgg'], 'value should be one of'),
     (['--lr=nan'], '--lr must be a positive number'),
     (['--sample_dir={a_file}/samples'], 'must be writable'),
 ])
@@ -81,12 +90,23 @@ def test_flag_validation(argv, message, capsys, tmp_path):
     assert message in err and err.count('\n') == 1
 
 
-def test_default_flags_parse_and_name_the_run():
+def test_default_flags_give_the_default_config_and_the_slides_experiment():
     try:
         flags.parse_or_exit(['main.py'])
-        assert flags.run_name() == 'lsgan_reg_a-1_b1_c0_lam0.5_seed0'
+        cfg = flags.to_config()
     finally:
         flags.FLAGS.unparse_flags()
+    assert cfg == config.Config()
+    assert config.run_name(cfg) == 'lsgan_reg_a-1_b1_c0_lam0.5_seed0'
+    assert (cfg.arch, cfg.train_size, cfg.epochs, cfg.batch_size, cfg.z_dim, cfg.lr, cfg.beta1,
+            cfg.xla, cfg.precision) == ('dcgan', 0, 20, 64, 100, 1e-4, 0.5, False, 'float32')
+
+
+def test_run_name_carries_every_setting_off_its_default():
+    cfg = config.Config(model='wgan_gp', protocol='paper', arch='infogan', train_size=500,
+                        precision='mixed', seed=3)
+    assert config.run_name(cfg) == 'wgan_gp_paper_infogan_n500_mixed_seed3'
+    assert config.run_name(config.Config(model='gan', gan_loss='ns')) == 'gan_ns_seed0'
 
 
 def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
@@ -108,7 +128,19 @@ def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
         assert reg > 0 and total <= lsgan + reg + 1e-5
 
 
-def test_mixed_precision_without_gpu_warns_and_trains_in_float32(run_main, tmp_path):
-    done = run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', '--mixed_precision')
-    assert 'no GPU visible, training in float32' in done.stderr
-    assert (tmp_path / 'samples' / RUN['lsgan'] / 'epoch_001.png').exists()
+def test_mixed_precision_is_recorded_with_what_it_computes_in(run_main, tmp_path):
+    import training
+    run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', '--precision=mixed')
+    record = json.loads((tmp_path / 'ckpt' / 'lsgan_a-1_b1_c0_n1000_mixed_seed0' / 'run.json').read_text())
+    has_bf16 = bool(training.cpu_flags() & set(training.BF16_CPU_FLAGS))
+    assert record['precision'] == 'mixed'
+    assert record['computes_in'] == ('bfloat16' if has_bf16 else 'float32')
+
+
+def test_mixed_precision_without_16_bit_units_warns_and_uses_float32(monkeypatch):
+    import training
+    warned = []
+    monkeypatch.setattr(training, 'cpu_flags', lambda: {'avx2'})
+    monkeypatch.setattr(training.logging, 'warning', warned.append)
+    assert training.set_precision('mixed') == 'float32'
+    assert 'neither AVX512_BF16 nor AMX' in warned[0]

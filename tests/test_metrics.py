@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-import flags
-import main
+import config
+import evaluate
 import metrics
+import train
 
 
 def random_psd(rng, d):
@@ -51,55 +52,94 @@ def test_collapsed_and_balanced_histograms():
     assert metrics.kl_to_uniform(balanced) == pytest.approx(0, abs=1e-9)
 
 
+def test_precision_recall_density_coverage_of_identical_sets():
+    points = np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32)
+    pr = metrics.precision_recall(points, points, k=3)
+    dc = metrics.density_coverage(points, points, k=5)
+    assert pr == {'precision': 1.0, 'recall': 1.0}
+    assert dc['coverage'] == 1.0
+    # Each point lies in its own ball and in those of the neighbours that count it among their
+    # k nearest: on average k + 1 balls, so density (k + 1) / k.
+    assert dc['density'] == pytest.approx(6 / 5, rel=1e-6)
+
+
+def test_disjoint_sets_score_zero():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(200, 4)).astype(np.float32)
+    fake = real + 100.0
+    assert metrics.precision_recall(real, fake, k=3) == {'precision': 0.0, 'recall': 0.0}
+    assert metrics.density_coverage(real, fake, k=5) == {'density': 0.0, 'coverage': 0.0}
+
+
+def test_a_subset_is_precise_but_does_not_recall_or_cover():
+    """Generated points = the real points of one of two far-apart clusters."""
+    rng = np.random.default_rng(4)
+    left, right = rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) + 50.0
+    real = np.concatenate([left, right]).astype(np.float32)
+    fake = left.astype(np.float32)
+    pr = metrics.precision_recall(real, fake, k=3)
+    dc = metrics.density_coverage(real, fake, k=5)
+    assert pr['precision'] == 1.0 and pr['recall'] == pytest.approx(0.5)
+    assert dc['coverage'] == pytest.approx(0.5)
+
+
+def test_chunked_neighbour_distances_match_a_direct_computation():
+    points = np.random.default_rng(5).normal(size=(2500, 6)).astype(np.float32)  # > one chunk
+    full = np.sqrt(((points[:, None].astype(np.float64) - points[None]) ** 2).sum(-1))
+    expected = np.sort(full, axis=1)[:, 3]
+    np.testing.assert_allclose(metrics.kth_neighbour_distance(points, 3), expected, rtol=1e-4,
+                               atol=1e-4)
+
+
 @pytest.fixture
 def quick_classifier(monkeypatch):
     """The classifier trained for one epoch: the caching logic, not its accuracy, is tested."""
     trained = []
     original = metrics.train_network
 
-    def quick(images, labels):
-        trained.append(len(images))
-        return original(images, labels, epochs=1)
+    def quick(found):
+        trained.append(len(found.x_train))
+        return original(found, epochs=1)
 
     monkeypatch.setattr(metrics, 'train_network', quick)
+    monkeypatch.setattr(metrics, 'FLOOR_N', 200)
     return trained
 
 
-def test_classifier_is_cached_and_retrained_only_when_its_data_changes(tmp_path, quick_classifier):
+def small_data(n=1000):
     import data
-    images, labels, _ = data.load_training_images('mnist', download=False)
-    images, labels = images[::10], labels[::10]
-    first = metrics.Scorer(images, labels, tmp_path, 'mnist')
-    again = metrics.Scorer(images, labels, tmp_path, 'mnist')
+    found = data.load('mnist', download=False)
+    return found._replace(x_train=found.x_train[:n], y_train=found.y_train[:n],
+                          x_test=found.x_test[:500], y_test=found.y_test[:500])
+
+
+def test_classifier_is_cached_and_retrained_only_when_its_data_changes(tmp_path, quick_classifier):
+    found = small_data()
+    first = metrics.Scorer(found, tmp_path)
+    again = metrics.Scorer(found, tmp_path)
     assert quick_classifier == [1000]  # the second scorer loaded the cache
-    samples = images[:200, ..., None].astype(np.float32) / 127.5 - 1
+    samples = metrics.to_float(found.x_train[:200])
     assert first.score(samples) == again.score(samples)
-    assert (first.directory / 'info.json').exists()
-    metrics.Scorer(images[:-1], labels[:-1], tmp_path, 'mnist')
+    assert set(first.info['real_floor']) == set(metrics.NAMES)
+    assert first.info['n_test'] == 500 and 0 <= first.info['test_accuracy'] <= 1
+    metrics.Scorer(small_data(999), tmp_path)
     assert quick_classifier == [1000, 999]  # other data: a new classifier
 
 
-def test_eval_and_generate_modes(tmp_path, monkeypatch, quick_classifier, capsys):
+def test_eval_and_generate_modes(tiny_config, quick_classifier, monkeypatch, capsys):
     import data
-    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
-    common = ['main.py', '--model=lsgan', '--nodownload', '--noxla', '--gf_dim=4', '--df_dim=4',
-              '--sample_size=4', '--batch_size=16', f'--sample_dir={tmp_path}/s',
-              f'--checkpoint_dir={tmp_path}/c']
-
-    def run(*argv):
-        try:
-            flags.parse_or_exit([*common, *argv])
-            main.main([])
-        finally:
-            flags.FLAGS.unparse_flags()
-
-    run('--max_steps=2', '--eval_n=100')
-    run('--mode=generate', '--n=30', f'--out={tmp_path}/gen.npz')
-    with np.load(tmp_path / 'gen.npz') as archive:
+    small = small_data()
+    monkeypatch.setattr(data, 'load_or_fail', lambda cfg: small)
+    cfg = tiny_config(model='lsgan', batch_size=16, max_steps=2, eval_n=100)
+    train.train(cfg)
+    out = f'{cfg.sample_dir}/gen.npz'
+    evaluate.generate(cfg.replace(n=30, out=out))
+    with np.load(out) as archive:
         assert archive['x'].shape == (30, 28, 28) and archive['x'].dtype == np.uint8
     capsys.readouterr()
-    run('--mode=eval', '--eval_n=100')
-    out = capsys.readouterr().out
-    assert '"step": 2' in out and '"fid"' in out
-    metrics_csv = (tmp_path / 'c' / 'lsgan_a-1_b1_c0_seed0' / 'metrics.csv').read_text().splitlines()
-    assert metrics_csv[0].startswith('step,epoch,fid,classifier_score') and len(metrics_csv) == 2
+    evaluate.evaluate(cfg)
+    printed = capsys.readouterr().out
+    assert '"step": 2' in printed and '"fid"' in printed and '"coverage"' in printed
+    run_dir = f'{cfg.checkpoint_dir}/{config.run_name(cfg)}'
+    metrics_csv = open(f'{run_dir}/metrics.csv').read().splitlines()
+    assert metrics_csv[0].startswith('step,epoch,fid,classifier_score,precision') and len(metrics_csv) == 2

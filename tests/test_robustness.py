@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import flags
 import losses
-import main
+import train
 from conftest import ROOT
 
-RUN = 'lsgan_a-1_b1_c0_seed0'
-TINY = ['--model=lsgan', '--nodownload', '--noxla', '--eval_every=0', '--gf_dim=4', '--df_dim=4',
-        '--sample_size=4']
+RUN = 'lsgan_a-1_b1_c0_n1000_seed0'
+TINY = ['--model=lsgan', '--nodownload', '--eval_every=0', '--gf_dim=4', '--df_dim=4',
+        '--sample_size=4', '--train_size=1000']
 
 
 def final_state(ckpt_dir):
@@ -27,7 +26,7 @@ def final_state(ckpt_dir):
 
 
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(run_main, tmp_path):
-    args = ['--model=lsgan', '--batch_size=500', '--epochs=4', '--checkpoint_every=5']  # 20 steps an epoch
+    args = ['--model=lsgan', '--batch_size=50', '--epochs=4', '--checkpoint_every=5']  # 20 steps an epoch
     run_main(*args, '--run_name=twin')
     killed_dir = tmp_path / 'ckpt' / RUN
     cmd = [sys.executable, str(ROOT / 'main.py'), *TINY, *args,
@@ -65,24 +64,15 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous(run_main, tmp_path
     assert 'Resuming lsgan_a-1_b1_c0_seed0 from step 2' in resumed.stderr
 
 
-def train_in_process(tmp_path, *argv):
-    try:
-        flags.parse_or_exit(['main.py', *TINY, f'--sample_dir={tmp_path}/s',
-                             f'--checkpoint_dir={tmp_path}/c', *argv])
-        main.main([])
-    finally:
-        flags.FLAGS.unparse_flags()
-
-
-def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import data
-    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
-    train_in_process(tmp_path, '--batch_size=16', '--max_steps=2', '--checkpoint_every=2')
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config, monkeypatch, capsys):
+    train.train(tiny_config(model='lsgan', batch_size=16, max_steps=2, checkpoint_every=2))
     monkeypatch.setattr(losses, 'lsgan_generator_loss', lambda d_fake, c: np.nan * tf.reduce_mean(d_fake))
+    cfg = tiny_config(model='lsgan', batch_size=16, max_steps=6, checkpoint_every=2)
     with pytest.raises(SystemExit) as stop:
-        train_in_process(tmp_path, '--batch_size=16', '--max_steps=6', '--checkpoint_every=2')
-    assert 'g_loss is nan at step 3' in str(stop.value.code)
-    assert tf.train.latest_checkpoint(str(tmp_path / 'c' / RUN)).endswith('ckpt-2')
+        train.train(cfg)
+    assert stop.value.code == 1
+    assert 'g_loss is nan at step 3' in capsys.readouterr().err
+    assert tf.train.latest_checkpoint(f'{cfg.checkpoint_dir}/{RUN}').endswith('ckpt-2')
 
 
 def test_deterministic_runs_give_identical_grids(run_main, tmp_path):
@@ -92,16 +82,17 @@ def test_deterministic_runs_give_identical_grids(run_main, tmp_path):
     assert (samples / 'one' / 'epoch_001.png').read_bytes() == (samples / 'two' / 'epoch_001.png').read_bytes()
 
 
-@pytest.mark.parametrize('argv, message', [
-    (['--batch_size=20000'], 'exceeds the 10000 training images'),
-    (['--data_dir={tmp}/nowhere'], 'is not a directory'),
-    (['--data_dir={tmp}'], 'no train-images-idx3-ubyte'),
+@pytest.mark.parametrize('overrides, message', [
+    (dict(batch_size=2000), 'exceeds the 1000 training images'),
+    (dict(train_size=70000), '--train_size=70000 exceeds the 60000 training images'),
+    (dict(data_dir='{tmp}/nowhere'), 'is not a directory'),
+    (dict(data_dir='{tmp}'), 'no train-images-idx3-ubyte'),
 ])
-def test_bad_input_found_at_run_time_exits_2_before_writing(tmp_path, monkeypatch, argv, message, capsys):
-    import data
-    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
+def test_bad_input_found_at_run_time_exits_2_before_writing(tiny_config, tmp_path, overrides,
+                                                           message, capsys):
+    overrides = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in overrides.items()}
     with pytest.raises(SystemExit) as stop:
-        train_in_process(tmp_path, *[a.format(tmp=tmp_path) for a in argv])
+        train.train(tiny_config(**overrides))
     assert stop.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / 'c').exists() and not (tmp_path / 's').exists()
 
@@ -109,7 +100,8 @@ def test_bad_input_found_at_run_time_exits_2_before_writing(tmp_path, monkeypatc
 def test_bad_data_file_through_main_names_the_file(run_main, tmp_path):
     data_dir = tmp_path / 'mnist'
     data_dir.mkdir()
-    np.savez(data_dir / 'mnist.npz', x_train=np.zeros((5, 28, 28), np.uint8), y_train=np.zeros(4, np.uint8))
+    np.savez(data_dir / 'mnist.npz', x_train=np.zeros((5, 28, 28), np.uint8), y_train=np.zeros(4, np.uint8),
+             x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
     done = run_main(f'--data_dir={data_dir}', check=False)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == (

@@ -1,0 +1,251 @@
+"""The training loop of one run (--mode=train): resume from the newest checkpoint, take steps,
+log, and at each epoch's end write the sample grid, the metrics and a checkpoint.
+
+Files of a run <run> (named by config.run_name):
+  checkpoints/<run>/  run.json, ckpt-*, losses.csv, metrics.csv, gradients.csv, final.json,
+                      tensorboard/, lock (while a process trains it)
+  samples/<run>/      epoch_NNN.png, final_1000.npz
+"""
+import json
+import os
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+import config
+import data
+import metrics
+import registry
+import training
+import utils
+
+FINAL_N = 1000  # samples kept at the end of a run (final_1000.npz)
+
+
+class State(NamedTuple):
+    """Everything a checkpoint holds, and its manager."""
+    players: training.Players
+    step: tf.Variable
+    noise: tf.random.Generator
+    manager: tf.train.CheckpointManager
+
+
+def restore_state(cfg, ckpt_dir):
+    """The run's players, step counter and random generator, from its newest readable
+    checkpoint if there is one."""
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    tf.random.set_seed(cfg.seed)
+    players = training.players(cfg, *training.image_networks(cfg))
+    step = tf.Variable(0, dtype=tf.int64, name='step')
+    noise = tf.random.Generator.from_seed(cfg.seed)  # z and GP coefficients; checkpointed
+    manager = utils.checkpoint_manager(ckpt_dir, cfg.keep_checkpoints, G=players.G.all_weights,
+                                       D=players.D.all_weights, g_opt=players.g_opt,
+                                       d_opt=players.d_opt, step=step, noise=noise)
+    try:
+        utils.restore_newest_readable(manager)
+    except RuntimeError as error:
+        utils.fail(error)
+    return State(players, step, noise, manager)
+
+
+def eval_z(cfg, n, z_set=1):
+    """A fixed set of n latent vectors (the same at every epoch); z_set=2 is a disjoint one."""
+    return np.random.default_rng([cfg.seed, z_set]).standard_normal((n, cfg.z_dim), np.float32)
+
+
+def generate(sample, z, batch_size=500):
+    """G(z) in [-1, 1], in batches."""
+    return np.concatenate([sample(z[i:i + batch_size]).numpy() for i in range(0, len(z), batch_size)])
+
+
+def save_samples(images, path):
+    """uint8 (n, 28, 28) under key x of an .npz, written atomically."""
+    def write(tmp):
+        with open(tmp, 'wb') as file:  # a file object: np.savez would append .npz to a path
+            np.savez_compressed(file, x=utils.to_uint8(images)[..., 0])
+
+    utils.write_atomically(path, write)
+
+
+class RunLogs(NamedTuple):
+    """The run's per-step and per-epoch records: CSV files beside the checkpoints, TensorBoard."""
+    losses: utils.CsvLog
+    metrics: utils.CsvLog
+    gradients: utils.CsvLog
+    board: object
+
+    def flush(self):
+        for log in self[:3]:
+            log.flush()
+
+    def close(self):
+        for log in self[:3]:
+            log.close()
+
+
+def open_logs(cfg, ckpt_dir, step):
+    """Logs that continue from `step`: rows a crash left past the checkpoint are dropped."""
+    def csv(name, columns):
+        return utils.CsvLog(Path(ckpt_dir) / name, ['step', 'epoch', *columns], resume_step=step)
+
+    return RunLogs(csv('losses.csv', [*training.log_columns(cfg.spec), 'wall_s']),
+                   csv('metrics.csv', metrics.NAMES),
+                   csv('gradients.csv', training.probe_columns(cfg.spec)),
+                   tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard')))
+
+
+def end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir):
+    """The epoch's sample grid (PNG and TensorBoard) and, every cfg.eval_every epochs, its metrics."""
+    grid = sample(eval_z(cfg, cfg.sample_size, z_set=0)).numpy()
+    utils.save_grid(grid, Path(sample_dir) / f'epoch_{epoch:03d}.png')
+    with logs.board.as_default(step=step):
+        tf.summary.image('samples', utils.image_grid(grid)[None, ..., None], max_outputs=1)
+        if scorer and epoch % cfg.eval_every == 0:
+            scores = scorer.score(generate(sample, eval_z(cfg, cfg.eval_n)))
+            logs.metrics.write({'step': step, 'epoch': epoch, **scores})
+            for name in metrics.HEADLINE:
+                tf.summary.scalar(name, scores[name])
+            logging.info('Epoch %d metrics: %s', epoch, '  '.join(
+                f'{name} {scores[name]:.3f}' for name in metrics.HEADLINE))
+
+
+def finish_run(cfg, sample, scorer, ckpt_dir, sample_dir, step):
+    """The final samples anyone can score (final_1000.npz, from the fixed evaluation z) and the
+    FID of a second, disjoint z set: the metric's noise level for this G."""
+    z = eval_z(cfg, max(cfg.eval_n, FINAL_N))
+    images = generate(sample, z)
+    save_samples(images[:FINAL_N], Path(sample_dir) / f'final_{FINAL_N}.npz')
+    if scorer:
+        record = {'step': step, 'fid': scorer.score(images[:cfg.eval_n])['fid'],
+                  'fid_second_z': scorer.score(generate(sample, eval_z(cfg, cfg.eval_n, 2)))['fid']}
+        utils.write_atomically(Path(ckpt_dir) / 'final.json',
+                               lambda tmp: tmp.write_text(json.dumps(record, indent=1) + '\n'))
+
+
+class Progress:
+    """Progress lines with the recent rate and the time left for the run."""
+
+    def __init__(self, step, total_steps):
+        self.total_steps = total_steps
+        self.tick, self.tick_step = time.perf_counter(), step
+
+    def line(self, step, epoch, values):
+        now = time.perf_counter()
+        rate = (step - self.tick_step) / max(now - self.tick, 1e-9)
+        self.tick, self.tick_step = now, step
+        eta = (self.total_steps - step) / rate if rate else float('inf')
+        losses = '  '.join(f'{k} {v:.4f}' for k, v in values.items())
+        return (f'step {step}/{self.total_steps}  epoch {epoch}  {losses}  {rate:.2f} steps/s  '
+                f'ETA {utils.duration(eta)}')
+
+
+def train(cfg):
+    """--mode=train: train cfg.model from its newest checkpoint (or from scratch) to cfg.epochs."""
+    run = config.run_name(cfg)
+    ckpt_dir, sample_dir = Path(cfg.checkpoint_dir) / run, Path(cfg.sample_dir) / run
+    found = data.load_or_fail(cfg)
+    try:
+        images, _ = data.training_subset(found, cfg.train_size)
+    except data.DataError as error:
+        utils.fail(error)
+    steps_per_epoch = len(images) // cfg.batch_size
+    if steps_per_epoch == 0:
+        utils.fail(f'--batch_size={cfg.batch_size} exceeds the {len(images)} training images')
+    computes_in = training.set_precision(cfg.precision)
+    record = {**config.run_definition(cfg), 'data_source': found.source, 'n_images': len(images),
+              'steps_per_epoch': steps_per_epoch, 'xla': cfg.xla, 'computes_in': computes_in}
+    try:
+        utils.check_or_record_run(ckpt_dir / 'run.json', record,
+                                  [*config.RUN_DEFINING, 'n_images'])
+    except utils.RunMismatch as error:
+        utils.fail(error)
+    with utils.RunLock(ckpt_dir):
+        _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in)
+
+
+def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in):
+    state = restore_state(cfg, ckpt_dir)
+    step = int(state.step)  # the one step counter; state.step follows it at each save
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    if state.manager.latest_checkpoint:
+        logging.info('Resuming %s from step %d (epoch %d, batch %d of %d).', run, step,
+                     step // steps_per_epoch + 1, step % steps_per_epoch, steps_per_epoch)
+    if step >= total_steps:
+        logging.info('%s already trained for %d steps: nothing to do.', run, step)
+        return
+
+    train_step = training.make_train_step(state.players, state.noise, cfg)
+    schedule = training.CriticSchedule(cfg)
+    sample = training.make_sampler(state.players.G, cfg.xla)
+    scorer = metrics.Scorer(found, cfg.checkpoint_dir) if cfg.eval_every else None
+    if scorer:  # the classifier's test accuracy and the real-data floor, kept with the run
+        utils.write_atomically(ckpt_dir / 'classifier.json', lambda tmp: tmp.write_text(
+            json.dumps(scorer.info, indent=1) + '\n'))
+    logs = open_logs(cfg, ckpt_dir, step)
+    # wall_s: seconds of this run's training loops so far, summed over resumed invocations.
+    wall_before = float(logs.losses.last_row.get('wall_s') or 0) if logs.losses.last_row else 0.0
+    logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in registry.shown_settings(cfg).items()))
+    logging.info('Training %s on %s (%s, XLA %s): %d epochs of %d steps, batch %d, %d images; '
+                 'checkpoints in %s, samples in %s', run, utils.device_line(), computes_in,
+                 'on' if cfg.xla else 'off', cfg.epochs, steps_per_epoch, cfg.batch_size,
+                 len(images), ckpt_dir, sample_dir)
+
+    def save_checkpoint():
+        if not all(bool(tf.reduce_all(tf.math.is_finite(v)))
+                   for v in state.players.G.all_weights + state.players.D.all_weights):
+            utils.fail(f'non-finite weights at step {step}; not saved, the last good checkpoint '
+                       f'is {state.manager.latest_checkpoint}', code=1)
+        logs.flush()  # the logs on disk cover the newest checkpoint
+        state.step.assign(step)
+        state.manager.save(checkpoint_number=step)
+
+    batches = iter(data.training_batches(data.to_model_range(images), cfg.batch_size, cfg.seed,
+                                         step, total_steps - step))
+    start, started, in_steps = step, time.perf_counter(), 0.0
+    progress = Progress(step, total_steps)
+    while step < total_steps:
+        epoch = step // steps_per_epoch + 1
+        epoch_end = min(epoch * steps_per_epoch, total_steps)
+        while step < epoch_end:
+            step_started = time.perf_counter()
+            out = training.take_step(train_step, cfg, schedule, next(batches), step + 1)
+            step += 1
+            values = {k: float(v) for k, v in out.items() if 'grad' not in k}  # waits for the step
+            in_steps += time.perf_counter() - step_started
+            for name in ('d_loss', 'g_loss'):
+                if not np.isfinite(values[name]):
+                    utils.fail(f'{name} is {values[name]} at step {step}; stopped, the last good '
+                               f'checkpoint is {state.manager.latest_checkpoint}', code=1)
+            if 'g_grad_norm' in out:
+                logs.gradients.write({'step': step, 'epoch': epoch,
+                                      **{k: float(v) for k, v in out.items() if 'grad' in k}})
+            logs.losses.write({'step': step, 'epoch': epoch, **values,
+                               'wall_s': round(wall_before + time.perf_counter() - started, 3)})
+            if step % cfg.log_every == 0:
+                logging.info(progress.line(step, epoch, values))
+                with logs.board.as_default(step=step):
+                    for name, value in values.items():
+                        tf.summary.scalar(name, value)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < epoch_end:
+                save_checkpoint()  # the epoch end saves anyway
+        grid_start = time.perf_counter()
+        end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir)
+        if step == cfg.epochs * steps_per_epoch:
+            finish_run(cfg, sample, scorer, ckpt_dir, sample_dir, step)
+        checkpoint_start = time.perf_counter()
+        save_checkpoint()
+        logging.info('Epoch %d done at step %d: grid, metrics %.1f s, checkpoint %.1f s.',
+                     epoch, step, checkpoint_start - grid_start,
+                     time.perf_counter() - checkpoint_start)
+    logs.close()
+    elapsed = time.perf_counter() - started
+    logging.info('Finished %s: %d steps in %s this invocation, %.1f%% of it outside the '
+                 'training steps (data, grids, metrics, checkpoints, logs).', run,
+                 step - start, utils.duration(elapsed), 100 * (1 - in_steps / elapsed))
