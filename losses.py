@@ -101,3 +101,21 @@ def feature_matching_loss(features_real, features_fake):
     """
     target = tf.stop_gradient(tf.reduce_mean(features_real, axis=0))
     return tf.reduce_sum(tf.square(target - tf.reduce_mean(features_fake, axis=0)))
+
+
+def ralsgan_discriminator_loss(d_real, d_fake):
+    """E_x[(D(x) - E_z D(G(z)) - 1)^2] + E_z[(D(G(z)) - E_x D(x) + 1)^2].
+
+    The relativistic average LSGAN (Jolicoeur-Martineau, "The relativistic discriminator: a
+    key element missing from standard GAN", ICLR 2019, RaLSGAN): D judges whether a real image
+    is more realistic than the average fake one, and a fake less than the average real one.
+    """
+    return (tf.reduce_mean(tf.square(d_real - tf.reduce_mean(d_fake) - 1.0))
+            + tf.reduce_mean(tf.square(d_fake - tf.reduce_mean(d_real) + 1.0)))
+
+
+def ralsgan_generator_loss(d_real, d_fake):
+    """E_z[(D(G(z)) - E_x D(x) - 1)^2] + E_x[(D(x) - E_z D(G(z)) + 1)^2]  (Jolicoeur-Martineau
+    2019, RaLSGAN). Unlike the slides' regularizer, the real term depends on G through
+    E_z D(G(z)): both terms pull the fake batch mean against the real one."""
+    return ralsgan_discriminator_loss(d_fake, d_real)

@@ -51,6 +51,7 @@ MODES = {'train': train.train, 'eval': evaluate.evaluate, 'generate': evaluate.g
 
 def main(argv):
     del argv
+    logging.get_absl_logger().parent.getChild('tensorflow').setLevel('WARNING')  # per-save chatter
     cfg = flags.to_config()
     logging.info('%s on %s; precision %s, XLA %s.  python %s', cfg.mode, utils.device_line(),
                  cfg.precision, 'on' if cfg.xla else 'off', ' '.join(sys.argv))

@@ -97,9 +97,10 @@ def _wasserstein_d(p, cfg):
 
 
 def _wasserstein_gp_d(p, cfg):
-    # One interpolation coefficient per sample, or one for the batch (shape broadcast).
+    # One interpolation coefficient per sample, or one for the batch; it broadcasts over the
+    # other axes of the data (images, or the toy's 2-D points).
     n = tf.shape(p.real)[0] if cfg.gp_epsilon == 'per_sample' else 1
-    epsilon = p.noise.uniform(tf.stack([n, 1, 1, 1]))
+    epsilon = p.noise.uniform(tf.stack([n] + [1] * (p.real.shape.rank - 1)))
     return {**_wasserstein_d(p, cfg),
             'gp': cfg.gp_lambda * losses.gradient_penalty(p.critic, p.real, p.fake, epsilon)}
 
@@ -118,6 +119,14 @@ def _lsgan_g(p, cfg):
 
 def _lsgan_reg_g(p, cfg):
     return {**_lsgan_g(p, cfg), 'reg': cfg.lam * losses.mean_matching_penalty(p.d_real, p.d_fake)}
+
+
+def _ralsgan_d(p, cfg):
+    return {'ralsgan': losses.ralsgan_discriminator_loss(p.d_real, p.d_fake)}
+
+
+def _ralsgan_g(p, cfg):
+    return {'ralsgan': losses.ralsgan_generator_loss(p.d_real, p.d_fake)}
 
 
 MODELS = {
@@ -147,6 +156,12 @@ MODELS = {
     'lsgan_reg': ModelSpec(
         'LSGAN + regularizer', _lsgan_d, _lsgan_reg_g, ('lsgan',), ('lsgan', 'reg'),
         settings=('a', 'b', 'c', 'lam')),
+    # Jolicoeur-Martineau 2019, the closest published relative of the slides' regularizer
+    # (both compare E D(G(z)) with E D(x)). Its paper's standard setup: Adam(2e-4, 0.5, 0.999),
+    # one D step per G step.
+    'ralsgan': ModelSpec(
+        'RaLSGAN', _ralsgan_d, _ralsgan_g, ('ralsgan',), ('ralsgan',),
+        protocols={'paper': dict(lr=2e-4)}),
 }
 
 
@@ -157,8 +172,27 @@ def scheme(protocol, model):
 
 def shown_settings(cfg):
     """The resolved settings that matter for cfg.model, for the start-up log."""
-    spec = MODELS[cfg.model]
-    names = ('protocol', 'schedule', 'n_critic', 'optimizer', 'lr',
-             *OPTIMIZER_SETTINGS[cfg.optimizer], 'critic_norm', *spec.scheme_settings,
-             *spec.settings)
+    names = ('protocol', *relevant_scheme(cfg.model, cfg.optimizer), *MODELS[cfg.model].settings)
     return {name: getattr(cfg, name) for name in names}
+
+
+def relevant_scheme(model, optimizer):
+    """The scheme settings that act on `model` with `optimizer`."""
+    return ('schedule', 'n_critic', 'optimizer', 'lr', *OPTIMIZER_SETTINGS[optimizer],
+            'critic_norm', *MODELS[model].scheme_settings)
+
+
+def protocol_table():
+    """The README's protocol table: every model's scheme under each protocol, blank where a
+    setting does not act on the model (tested equal to the README's)."""
+    names = list(SCHEME['slides'])
+    lines = ['| model | protocol | ' + ' | '.join(names) + ' |',
+             '| --- | --- |' + ' --- |' * len(names)]
+    for model in MODELS:
+        for protocol in PROTOCOLS:
+            values = scheme(protocol, model)
+            acting = relevant_scheme(model, values['optimizer'])
+            cells = [(f'{values[n]:g}' if isinstance(values[n], float) else str(values[n]))
+                     if n in acting else '' for n in names]
+            lines.append(f'| {model} | {protocol} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)

@@ -61,12 +61,12 @@ def test_gradcheck_measures_initial_and_trained_generator(run_main, tmp_path):
     assert 'D=lsgan K=2' in first.stderr  # the log line the rerun below must not print
     rows = rows_of(out / 'gradcheck' / 'gradcheck.csv')
     assert {r['g_state'] for r in rows} == {'at initialisation',
-                                            'trained (lsgan_a-1_b1_c0_seed0)'}
+                                            'trained (lsgan_a-1_b1_c0_n1000_seed0)'}
     losses = {'gan_minimax', 'gan_ns', 'wgan', 'wgan_gp', 'lsgan', 'lsgan_reg_lam0',
               'lsgan_reg_lam5'}
     assert {r['loss'] for r in rows} == losses and len(rows) == 2 * 2 * len(losses)
     norm = {(r['g_state'], r['loss'], r['d_steps']): float(r['g_grad_norm']) for r in rows}
-    for g_state in ('at initialisation', 'trained (lsgan_a-1_b1_c0_seed0)'):
+    for g_state in ('at initialisation', 'trained (lsgan_a-1_b1_c0_n1000_seed0)'):
         for k in ('0', '2'):  # lambda = 0: exactly the LSGAN gradient, against the same D
             assert norm[g_state, 'lsgan_reg_lam0', k] == pytest.approx(norm[g_state, 'lsgan', k],
                                                                        rel=1e-5)
@@ -91,3 +91,14 @@ def test_gradcheck_on_the_2d_data(run_main, tmp_path):
     norm = {(r['loss'], r['d_steps']): float(r['g_grad_norm']) for r in rows}
     assert norm['lsgan_reg_lam0', '3'] == pytest.approx(norm['lsgan', '3'], rel=1e-5)
     assert (out / 'gradcheck' / 'toy_disjoint.png').stat().st_size > 0
+
+
+def test_gradcheck_under_the_paper_protocol(run_main, tmp_path):
+    """The per-sample gradient-penalty coefficient must follow the probe's batch (4 x the
+    training batch): this path once crashed on a shape mismatch."""
+    out = tmp_path / 'results'
+    run_main('--mode=gradcheck', '--protocol=paper', '--model=lsgan', '--batch_size=8',
+             '--gradcheck_steps=0,1', '--gradcheck_lams=0', '--seeds=0', f'--out_dir={out}')
+    rows = rows_of(out / 'gradcheck' / 'gradcheck.csv')
+    gp = [r for r in rows if r['d_model'] == 'wgan_gp']
+    assert len(gp) == 2 and all(np.isfinite(float(r['d_loss'])) for r in gp)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -47,6 +48,46 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(run_main, tmp
         np.testing.assert_allclose(again[name], twin[name], rtol=1e-5, atol=1e-6, err_msg=name)
     steps = [int(line.split(',')[0]) for line in (killed_dir / 'losses.csv').read_text().split()[1:]]
     assert steps == list(range(1, 81))  # no step logged twice or lost
+
+
+def test_kills_at_random_moments_never_change_the_result(run_main, tmp_path):
+    """At least 10 SIGKILLs, inside checkpoint saves, log flushes and rewrites, grid writes
+    and at random moments; every resume continues, and the finished run equals one that was
+    never interrupted: the same weights, every loss row exactly once, every epoch's grid."""
+    import random
+    args = ['--model=lsgan', '--train_size=200', '--batch_size=20', '--epochs=3',
+            '--checkpoint_every=3']  # 10 steps an epoch, 30 in all
+    run_main(*args, '--run_name=twin')
+    run_dir, twin_dir = tmp_path / 'ckpt' / 'lsgan_a-1_b1_c0_n200_seed0', tmp_path / 'ckpt' / 'twin'
+    cmd = [sys.executable, str(ROOT / 'tests' / 'kill_harness.py')]
+    flags_ = [*TINY[1:], *args, f'--sample_dir={tmp_path / "samples"}',
+              f'--checkpoint_dir={tmp_path / "ckpt"}']
+    env = {**os.environ, 'KERAS_HOME': str(tmp_path / 'keras')}
+    rng = random.Random(0)
+    points = ['checkpoint', 'flush', 'rewrite', 'grid', 'time'] * 4
+    killed = []
+    for point in points:
+        delay = rng.uniform(0, 30) if point != 'time' else rng.uniform(0, 1500)
+        done = subprocess.run([*cmd, point, str(delay), *flags_], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode in (0, -signal.SIGKILL), done.stderr[-2000:]
+        if done.returncode == -signal.SIGKILL:
+            killed.append(point)
+        if 'nothing to do' in done.stderr or 'Finished' in done.stderr:
+            break
+    assert len(killed) >= 10 and {'checkpoint', 'flush', 'rewrite', 'grid'} <= set(killed), killed
+    run_main(*args)  # finish whatever is left
+    twin, again = final_state(twin_dir), final_state(run_dir)
+    assert twin.keys() == again.keys() and len(twin) > 20
+    for name in twin:
+        np.testing.assert_allclose(again[name], twin[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    steps = [int(line.split(',')[0]) for line in (run_dir / 'losses.csv').read_text().split()[1:]]
+    assert steps == list(range(1, 31))  # no step logged twice or lost
+    for epoch in (1, 2, 3):
+        grid = tmp_path / 'samples' / run_dir.name / f'epoch_{epoch:03d}.png'
+        twin_grid = tmp_path / 'samples' / 'twin' / f'epoch_{epoch:03d}.png'
+        assert np.abs(iio.imread(grid).astype(int) - iio.imread(twin_grid)).max() <= 1
+    assert not (run_dir / 'lock').exists()
 
 
 @pytest.mark.parametrize('damage', ['truncate', 'flip'])

@@ -57,3 +57,31 @@ def test_csv_log_drops_rows_past_the_resumed_step(tmp_path):
     log.close()
     rows = list(csv.DictReader(path.open()))
     assert [int(r['step']) for r in rows] == [1, 2, 3, 4] and rows[-1]['loss'] == '99'
+
+
+def test_run_lock_refuses_a_second_process_and_takes_over_a_dead_ones(tmp_path, capsys):
+    import subprocess
+    import sys
+    with utils.RunLock(tmp_path):
+        assert (tmp_path / 'lock').read_text().strip() == str(__import__('os').getpid())
+    assert not (tmp_path / 'lock').exists()  # released
+
+    holder = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+    try:
+        (tmp_path / 'lock').write_text(f'{holder.pid}\n')
+        with pytest.raises(SystemExit) as stop:
+            with utils.RunLock(tmp_path):
+                pass
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert f'being trained by process {holder.pid}' in err and err.count('\n') == 1
+        assert (tmp_path / 'lock').read_text().strip() == str(holder.pid)  # left alone
+    finally:
+        holder.kill()
+        holder.wait()
+    with utils.RunLock(tmp_path):  # the holder is gone: its lock is taken over
+        assert (tmp_path / 'lock').read_text().strip() == str(__import__('os').getpid())
+
+
+def test_duration_reads_as_a_person_would():
+    assert [utils.duration(s) for s in (5, 65, 3725)] == ['5 s', '1 min 05 s', '1 h 02 min']
