@@ -250,8 +250,10 @@ def training_batches(images, batch_size, seed, first_step, n_steps):
 
 
 def load_or_fail(cfg):
-    """The configured dataset, or exit 2 with one line naming the file that is wrong."""
+    """(the configured dataset's Data with both splits whole, the training images and labels of
+    cfg.train_size), or exit 2 with one line naming what is wrong."""
     try:
-        return load(cfg.dataset, cfg.data_dir, cfg.download)
+        found = load(cfg.dataset, cfg.data_dir, cfg.download)
+        return (found, *training_subset(found, cfg.train_size))
     except DataError as error:
         utils.fail(error)

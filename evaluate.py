@@ -25,9 +25,8 @@ def _restored_sampler(cfg):
 def evaluate(cfg):
     """The metrics of the run's newest checkpoint (cfg.eval_n samples of the fixed evaluation
     z), printed and recorded in its metrics.csv."""
-    found = data.load_or_fail(cfg)
+    found, images, _ = data.load_or_fail(cfg)
     run, ckpt_dir, step, sample = _restored_sampler(cfg)
-    images, _ = data.training_subset(found, cfg.train_size)
     scores = metrics.Scorer(found, cfg.checkpoint_dir).score(
         train.generate(sample, train.eval_z(cfg, cfg.eval_n)))
     epoch = -(-step // (len(images) // cfg.batch_size))  # the epoch the step ends or is in

@@ -52,7 +52,7 @@ class Problem(NamedTuple):
 def image_problem(cfg):
     """The training images and the image networks: G at initialisation, and G of the run the
     config names if it has been trained."""
-    images, _ = data.training_subset(data.load_or_fail(cfg), cfg.train_size)
+    _, images, _ = data.load_or_fail(cfg)
     real_images = data.to_model_range(images)
     trained = tf.train.latest_checkpoint(str(Path(cfg.checkpoint_dir) / config.run_name(cfg)))
     if not trained:

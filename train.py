@@ -148,11 +148,7 @@ def train(cfg):
     """--mode=train: train cfg.model from its newest checkpoint (or from scratch) to cfg.epochs."""
     run = config.run_name(cfg)
     ckpt_dir, sample_dir = Path(cfg.checkpoint_dir) / run, Path(cfg.sample_dir) / run
-    found = data.load_or_fail(cfg)
-    try:
-        images, _ = data.training_subset(found, cfg.train_size)
-    except data.DataError as error:
-        utils.fail(error)
+    found, images, _ = data.load_or_fail(cfg)
     steps_per_epoch = len(images) // cfg.batch_size
     if steps_per_epoch == 0:
         utils.fail(f'--batch_size={cfg.batch_size} exceeds the {len(images)} training images')

@@ -4,6 +4,7 @@ import csv
 import numpy as np
 import pytest
 
+import registry
 import toy
 
 
@@ -43,7 +44,7 @@ def test_toy_run_logs_every_model_and_lambda_zero_is_lsgan(run_main, tmp_path):
     run_main('--mode=toy', '--toy_steps=4', '--grad_every=2', '--gradcheck_lams=0,1',
              '--seeds=0', f'--out_dir={out}')
     rows = rows_of(out / 'toy' / 'ring8.csv')
-    models = {'gan', 'improved_gan', 'wgan', 'wgan_gp', 'lsgan', 'lsgan_reg_lam0', 'lsgan_reg_lam1'}
+    models = {*registry.MODELS, 'lsgan_reg_lam0', 'lsgan_reg_lam1'} - {'lsgan_reg'}
     assert {row['model'] for row in rows} == models and len(rows) == 2 * len(models)
     by_model = {(r['model'], r['step']): float(r['g_grad_norm']) for r in rows}
     for step in ('2', '4'):  # lambda = 0 adds nothing: the same training as LSGAN

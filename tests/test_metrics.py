@@ -129,7 +129,7 @@ def test_classifier_is_cached_and_retrained_only_when_its_data_changes(tmp_path,
 def test_eval_and_generate_modes(tiny_config, quick_classifier, monkeypatch, capsys):
     import data
     small = small_data()
-    monkeypatch.setattr(data, 'load_or_fail', lambda cfg: small)
+    monkeypatch.setattr(data, 'load_or_fail', lambda cfg: (small, small.x_train, small.y_train))
     cfg = tiny_config(model='lsgan', batch_size=16, max_steps=2, eval_n=100)
     train.train(cfg)
     out = f'{cfg.sample_dir}/gen.npz'

@@ -102,7 +102,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous(run_main, tmp_path
     data_file.write_bytes(bytes(raw))
     resumed = run_main('--model=lsgan', '--batch_size=16', '--max_steps=6', '--checkpoint_every=2')
     assert 'ckpt-4 is unreadable' in resumed.stderr
-    assert 'Resuming lsgan_a-1_b1_c0_seed0 from step 2' in resumed.stderr
+    assert f'Resuming {RUN} from step 2' in resumed.stderr
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config, monkeypatch, capsys):
