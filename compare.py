@@ -39,10 +39,15 @@ def grid_path(sample_dir, run, epoch):
 
 
 def _show_grids(panels, path, columns, title):
-    """panels: [(label, png path)], drawn in rows of `columns`; missing files are reported."""
+    """panels: [(label, png path)], drawn in rows of `columns`. Panels whose grid does not exist
+    (a study still running) are left out with a warning; none at all is an error."""
     missing = [str(p) for _, p in panels if not Path(p).exists()]
-    if missing:
+    panels = [(text, p) for text, p in panels if Path(p).exists()]
+    if not panels:
         raise FileNotFoundError(f'missing sample grids: {", ".join(missing)}')
+    if missing:
+        logging.warning('%s: no grid yet for %s', Path(path).name, ', '.join(missing))
+    columns = min(columns, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 3.0 * rows + 0.4),
                              squeeze=False, layout='constrained')
@@ -58,8 +63,7 @@ def _show_grids(panels, path, columns, title):
 def figure1(runs, sample_dir, epoch, path):
     """runs: {model: run name}. Every model's grid at `epoch`, labelled."""
     panels = [(label(m), grid_path(sample_dir, run, epoch)) for m, run in runs.items()]
-    _show_grids(panels, path, columns=min(4, len(panels)),
-                title=f'Samples after {epoch} epochs (the same fixed z)')
+    _show_grids(panels, path, columns=4, title=f'Samples after {epoch} epochs (the same fixed z)')
 
 
 def figure2(runs, sample_dir, epochs, path):
@@ -93,9 +97,10 @@ def _panels(n, width=4.0, height=3.0, columns=3):
 def loss_curves(runs, checkpoint_dir, path):
     """Per-epoch mean of every logged loss term for each run, one panel per model (the losses
     of different models are on different scales)."""
-    fig, axes = _panels(len(runs))
-    for ax, (model, run) in zip(axes, runs.items()):
-        log = read_columns(Path(checkpoint_dir) / run / 'losses.csv')
+    logs = {model: log for model, run in runs.items()
+            if (log := read_columns(Path(checkpoint_dir) / run / 'losses.csv'))}
+    fig, axes = _panels(max(len(logs), 1))
+    for ax, (model, log) in zip(axes, logs.items()):
         for key in log:
             if key.startswith(('d_', 'g_')):
                 ax.plot(*epoch_means(log, key), marker='.', label=key)

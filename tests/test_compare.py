@@ -64,3 +64,12 @@ def test_compare_names_the_missing_grids(tiny_config, tmp_path, capsys):
         compare.draw(tiny_config(mode='compare', epochs=2, out_dir=str(tmp_path / 'out')))
     assert stop.value.code == 2
     assert 'missing sample grids' in capsys.readouterr().err
+
+
+def test_a_partial_study_draws_the_models_it_has(tiny_config, tmp_path):
+    cfg = tiny_config(mode='compare', epochs=2, figure2_epochs=(1, 2), out_dir=str(tmp_path / 'out'))
+    for model in ('lsgan', 'lsgan_reg'):
+        fake_run(cfg, config.run_name(cfg, model=model))
+    compare.draw(cfg)
+    assert iio.imread(tmp_path / 'out' / 'seed0' / 'figure1.png').shape[1] < 700  # two panels
+    assert '| WGAN | 0 |' in (tmp_path / 'out' / 'RESULTS.md').read_text()
