@@ -198,7 +198,7 @@ def results_table(runs_by_seed, checkpoint_dir, epoch):
         lines.append(f'| {label(model)} | {len(rows)} | ' + ' | '.join(cells) + ' |')
     floor, _ = reference_rows(runs_by_seed, checkpoint_dir)
     if floor:
-        lines.append(f'| *real digits (floor)* | | ' + ' | '.join(
+        lines.append('| *real digits (floor)* | | ' + ' | '.join(
             f'{floor[k]:.3g}' if k in floor else '' for k in TABLE_METRICS) + ' |')
     return '\n'.join(lines) + '\n'
 
