@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorlayer as tl
 from absl import logging
 
+import data
 import utils
 
 N_CLASSES = 10
@@ -57,8 +58,8 @@ def data_key(found):
 
 
 def to_float(images):
-    """uint8 images (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1], the generators' range."""
-    return images[..., None].astype(np.float32) / 127.5 - 1.0
+    """uint8 images (N, 28, 28) -> numpy float32 (N, 28, 28, 1) in [-1, 1], the generators' range."""
+    return data.to_model_range(images).numpy()
 
 
 def predict(net, images, batch_size=500):

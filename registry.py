@@ -31,14 +31,10 @@ class ForwardPass(NamedTuple):
 #   one critic update per generator update, Adam(1e-4, 0.5).
 # paper: alternating updates (D, then G on a fresh z), Adam(1e-4, 0.5) unless the method's
 #   paper prescribes otherwise (see the records).
-SCHEME = {
-    'slides': dict(schedule='joint', n_critic=1, critic_warmup=False, optimizer='adam', lr=1e-4,
-                   beta1=0.5, beta2=0.999, rho=0.9, rms_epsilon=1e-7, clip=0.01,
-                   clip_scope='all', gp_lambda=1.0, gp_epsilon='per_sample', critic_norm='batch'),
-    'paper': dict(schedule='alternating', n_critic=1, critic_warmup=False, optimizer='adam',
-                  lr=1e-4, beta1=0.5, beta2=0.999, rho=0.9, rms_epsilon=1e-7, clip=0.01,
-                  clip_scope='all', gp_lambda=10.0, gp_epsilon='per_sample', critic_norm='batch'),
-}
+_SLIDES = dict(schedule='joint', n_critic=1, critic_warmup=False, optimizer='adam', lr=1e-4,
+               beta1=0.5, beta2=0.999, rho=0.9, rms_epsilon=1e-7, clip=0.01, clip_scope='all',
+               gp_lambda=1.0, gp_epsilon='per_sample', critic_norm='batch')
+SCHEME = {'slides': _SLIDES, 'paper': {**_SLIDES, 'schedule': 'alternating', 'gp_lambda': 10.0}}
 OPTIMIZER_SETTINGS = {'adam': ('beta1', 'beta2'), 'rmsprop': ('rho', 'rms_epsilon')}
 
 

@@ -99,29 +99,35 @@ def open_logs(cfg, ckpt_dir, step):
                    tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard')))
 
 
-def end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir):
-    """The epoch's sample grid (PNG and TensorBoard) and, every cfg.eval_every epochs, its metrics."""
+def end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir, final):
+    """The epoch's sample grid (PNG and TensorBoard) and, every cfg.eval_every epochs and at the
+    run's end, its metrics. Returns (the samples of the fixed evaluation z, their scores), or
+    (None, None) when no metrics were due."""
     grid = sample(eval_z(cfg, cfg.sample_size, z_set=0)).numpy()
     utils.save_grid(grid, Path(sample_dir) / f'epoch_{epoch:03d}.png')
+    images = scores = None
     with logs.board.as_default(step=step):
         tf.summary.image('samples', utils.image_grid(grid)[None, ..., None], max_outputs=1)
+        if final or (scorer and epoch % cfg.eval_every == 0):
+            images = generate(sample, eval_z(cfg, max(cfg.eval_n, FINAL_N)))
         if scorer and epoch % cfg.eval_every == 0:
-            scores = scorer.score(generate(sample, eval_z(cfg, cfg.eval_n)))
+            scores = scorer.score(images[:cfg.eval_n])
             logs.metrics.write({'step': step, 'epoch': epoch, **scores})
             for name in metrics.HEADLINE:
                 tf.summary.scalar(name, scores[name])
             logging.info('Epoch %d metrics: %s', epoch, '  '.join(
                 f'{name} {scores[name]:.3f}' for name in metrics.HEADLINE))
+    return images, scores
 
 
-def finish_run(cfg, sample, scorer, ckpt_dir, sample_dir, step):
-    """The final samples anyone can score (final_1000.npz, from the fixed evaluation z) and the
-    FID of a second, disjoint z set: the metric's noise level for this G."""
-    z = eval_z(cfg, max(cfg.eval_n, FINAL_N))
-    images = generate(sample, z)
+def finish_run(cfg, sample, scorer, images, scores, ckpt_dir, sample_dir, step):
+    """The final samples anyone can score (final_1000.npz, from the fixed evaluation z, i.e.
+    the last epoch's `images`) and the FID of a second, disjoint z set: the metric's noise
+    level for this G, beside the last epoch's FID (`scores`, computed here if it was not due)."""
     save_samples(images[:FINAL_N], Path(sample_dir) / f'final_{FINAL_N}.npz')
     if scorer:
-        record = {'step': step, 'fid': scorer.score(images[:cfg.eval_n])['fid'],
+        scores = scores or scorer.score(images[:cfg.eval_n])
+        record = {'step': step, 'fid': scores['fid'],
                   'fid_second_z': scorer.score(generate(sample, eval_z(cfg, cfg.eval_n, 2)))['fid']}
         utils.write_atomically(Path(ckpt_dir) / 'final.json',
                                lambda tmp: tmp.write_text(json.dumps(record, indent=1) + '\n'))
@@ -232,9 +238,10 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < epoch_end:
                 save_checkpoint()  # the epoch end saves anyway
         grid_start = time.perf_counter()
-        end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir)
-        if step == cfg.epochs * steps_per_epoch:
-            finish_run(cfg, sample, scorer, ckpt_dir, sample_dir, step)
+        final = step == cfg.epochs * steps_per_epoch
+        images, scores = end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir, final)
+        if final:
+            finish_run(cfg, sample, scorer, images, scores, ckpt_dir, sample_dir, step)
         checkpoint_start = time.perf_counter()
         save_checkpoint()
         logging.info('Epoch %d done at step %d: grid, metrics %.1f s, checkpoint %.1f s.',

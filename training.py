@@ -86,9 +86,9 @@ def named(prefix, terms):
 
 
 def log_columns(spec):
-    """The columns a training step of `spec` reports in losses.csv."""
-    d_terms, g_terms = (dict.fromkeys(terms) for terms in (spec.d_terms, spec.g_terms))
-    return ['d_loss', 'g_loss', *named('d', d_terms), *named('g', g_terms)]
+    """The columns a training step of `spec` reports in losses.csv (the keys `named` gives)."""
+    return ['d_loss', 'g_loss', *named('d', dict.fromkeys(spec.d_terms)),
+            *named('g', dict.fromkeys(spec.g_terms))]
 
 
 def generator_gradient_norm(tape, loss, G):

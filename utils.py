@@ -115,10 +115,7 @@ class CsvLog:
 
     def __init__(self, path, fields, resume_step):
         self.path, self.fields = Path(path), list(fields)
-        kept = []
-        if self.path.exists() and resume_step > 0:
-            with self.path.open(newline='') as f:
-                kept = [row for row in csv.DictReader(f) if int(row['step']) <= resume_step]
+        kept = [row for row in read_csv(self.path) if int(row['step']) <= resume_step]
         # Rewritten atomically before appending: a kill right after a resume, before any
         # flush, must not leave the log truncated (it once emptied a finished run's logs).
         write_csv(self.path, self.fields, kept)
