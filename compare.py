@@ -171,12 +171,17 @@ def _json(path):
     return json.loads(Path(path).read_text()) if Path(path).exists() else None
 
 
+def real_floor(runs, checkpoint_dir):
+    """The real digits' scores, from the classifier.json of any of `runs` (None if none has one)."""
+    return next((info['real_floor'] for run in runs
+                 if (info := _json(Path(checkpoint_dir) / run / 'classifier.json'))), None)
+
+
 def reference_rows(runs_by_seed, checkpoint_dir):
     """The real-data floor (from any run's classifier.json) and the FID noise level: the mean
     and largest |FID(z set 1) - FID(z set 2)| over the runs' final.json."""
     runs = [run for runs in runs_by_seed.values() for run in runs.values()]
-    floor = next((info['real_floor'] for run in runs
-                  if (info := _json(Path(checkpoint_dir) / run / 'classifier.json'))), None)
+    floor = real_floor(runs, checkpoint_dir)
     gaps = [abs(f['fid'] - f['fid_second_z']) for run in runs
             if (f := _json(Path(checkpoint_dir) / run / 'final.json'))]
     return floor, gaps

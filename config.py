@@ -96,10 +96,13 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def for_model(self, model, **overrides):
-        """The config `model` gets under this protocol: its own scheme (not this config's,
-        which was resolved for self.model), with `overrides`."""
+        """The config `model` gets under this protocol: its own scheme (not the one resolved
+        for self.model), except the settings this config changed from that scheme (flags a user
+        gave, such as --critic_norm=none), then `overrides`."""
         scheme = {name: None for name in registry.SCHEME[self.protocol]}
-        return dataclasses.replace(self, **{**scheme, 'model': model, **overrides})
+        own = registry.scheme(self.protocol, self.model)
+        changed = {name: getattr(self, name) for name in own if getattr(self, name) != own[name]}
+        return dataclasses.replace(self, **{**scheme, **changed, 'model': model, **overrides})
 
     @property
     def spec(self):
@@ -118,6 +121,18 @@ def run_definition(cfg):
     return {name: getattr(cfg, name) for name in RUN_DEFINING}
 
 
+def scheme_overrides(cfg):
+    """Name parts for the training-scheme settings that act on the model and differ from what
+    the protocol gives it, e.g. ['lr0.001', 'critic_norm-none'] (numbers attached, words after
+    a dash)."""
+    protocol_gives = registry.scheme(cfg.protocol, cfg.model)
+    acting = registry.relevant_scheme(cfg.model, cfg.optimizer)
+    return [f'{name}{value:g}' if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else f'{name}-{value}'
+            for name, value in ((n, getattr(cfg, n)) for n in protocol_gives)
+            if name in acting and value != protocol_gives[name]]
+
+
 def run_name(cfg, model=None):
     """The run's directory name, unique for each model and parameter set that names it, e.g.
     lsgan_reg_a-1_b1_c0_lam0.5_seed0. Settings at their default are left out. `model` names
@@ -130,6 +145,7 @@ def run_name(cfg, model=None):
     parts = [cfg.model, *registry.name_parts(cfg.spec, cfg)]
     if cfg.protocol != defaults.protocol:
         parts.append(cfg.protocol)
+    parts += scheme_overrides(cfg)
     if cfg.arch != defaults.arch:
         parts.append(cfg.arch)
     if cfg.dataset != defaults.dataset:

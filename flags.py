@@ -15,11 +15,13 @@ import utils
 
 D = config.Config()  # the defaults
 
-flags.DEFINE_enum('mode', D.mode, ('train', 'eval', 'generate', 'compare', 'gradcheck', 'toy'),
+flags.DEFINE_enum('mode', D.mode, ('train', 'eval', 'generate', 'compare', 'gradcheck', 'toy',
+                                   'mechanism'),
                   'train: train --model; eval: score the run\'s newest checkpoint; generate: '
                   'write --n samples of it to --out; compare: draw the comparison figures from '
                   'the runs the other flags name (one per model); gradcheck: the near-optimal '
-                  'discriminator experiment (gradcheck.py); toy: the 2-D experiments (toy.py).')
+                  'discriminator experiment (gradcheck.py); toy: the 2-D experiments (toy.py); '
+                  'mechanism: the table and figure of the mechanism arms (mechanism.py).')
 flags.DEFINE_enum('model', D.model, tuple(registry.MODELS), 'Which GAN to train.')
 flags.DEFINE_enum('protocol', D.protocol, registry.PROTOCOLS, 'Sets the defaults of the '
                   'training-scheme flags below: "slides" as the course project ran its '

@@ -35,7 +35,7 @@ import training
 import utils
 
 COLUMNS = ('g_state', 'seed', 'd_model', 'd_steps', 'loss', 'g_grad_norm', 'd_grad_x_norm',
-           'd_real_mean', 'd_fake_mean', 'd_loss')
+           'd_real_mean', 'd_fake_mean', 'd_loss', 'd_gap_magnitude')
 EVAL_BATCHES = 4
 
 
@@ -47,6 +47,7 @@ class Problem(NamedTuple):
     real_batches: Callable  # (seed, n) -> iterator over n training batches
     draw_real: Callable  # (numpy rng, n) -> n real samples, the fixed evaluation set
     settings: dict  # what the problem changes in every model's settings
+    leaky_features: bool  # D's output layer reads model.lrelu activations (mean_gap_magnitude)
 
 
 def image_problem(cfg):
@@ -61,7 +62,7 @@ def image_problem(cfg):
     checkpoints = {'at initialisation': None,
                    **({f'trained ({config.run_name(cfg)})': trained} if trained else {})}
     return Problem(
-        name='gradcheck',
+        name='_'.join(['gradcheck', *config.scheme_overrides(cfg)]),
         generators={state: functools.partial(frozen_generator, cfg, checkpoint=path)
                     for state, path in checkpoints.items()},
         make_discriminator=lambda c: training.image_networks(c)[1],
@@ -69,7 +70,7 @@ def image_problem(cfg):
                                                                 0, n)),
         draw_real=lambda rng, n: tf.gather(real_images, rng.choice(len(real_images), n,
                                                                    replace=False)),
-        settings={})
+        settings={}, leaky_features=True)
 
 
 def toy_problem(cfg):
@@ -83,12 +84,12 @@ def toy_problem(cfg):
         return (tf.constant(toy.sample_real(cfg.gradcheck_data, toy.BATCH, rng)) for _ in range(n))
 
     return Problem(
-        name=f'toy_{cfg.gradcheck_data}',
+        name='_'.join([f'toy_{cfg.gradcheck_data}', *config.scheme_overrides(cfg)]),
         generators={'at initialisation': generator},
         make_discriminator=lambda c: model.mlp_discriminator(2, toy.HIDDEN),
         real_batches=real_batches,
         draw_real=lambda rng, n: tf.constant(toy.sample_real(cfg.gradcheck_data, n, rng)),
-        settings=toy.SETTINGS)
+        settings=toy.SETTINGS, leaky_features=False)
 
 
 def generator_losses(cfg, settings):
@@ -106,9 +107,28 @@ def generator_losses(cfg, settings):
     }
 
 
-def make_probe(G, D, noise, d_cfg, g_cfgs):
+def mean_gap_magnitude(D, f_real, f_fake, slope=model.LRELU_SLOPE):
+    """The part of E D(G(z)) - E D(x) carried by the magnitudes of D's last hidden
+    pre-activations y, when D's score is w . lrelu(y) + bias:
+
+        lrelu(y) = (1 + s)/2 y + (1 - s)/2 |y|  (s = slope), so
+        E D(G(z)) - E D(x) = (1 + s)/2 w . (mean y_fake - mean y_real)
+                           + (1 - s)/2 w . (mean |y_fake| - mean |y_real|),
+
+    and this returns the second term. Where batch norm fixes each feature's batch mean (the
+    infogan D: dense, then BN) the first term is exactly 0, so the regularizer compares the
+    batches only through mean |y|; in the dcgan D, BN fixes the mean over batch and positions
+    of each channel, not of each feature, so the first term need not vanish."""
+    w = D.all_layers[-1].all_weights[0][:, 0]
+    def magnitudes(f):
+        return tf.reduce_mean(tf.abs(tf.where(f >= 0, f, f / slope)), axis=0)
+    return (1 - slope) / 2 * tf.reduce_sum(w * (magnitudes(f_fake) - magnitudes(f_real)))
+
+
+def make_probe(G, D, noise, d_cfg, g_cfgs, leaky_features):
     """A function of (real, z) measuring, from one forward pass, ||grad_theta_G L_G|| for each
-    G objective, the mean ||grad_x D(x)|| at the generated x, D's mean scores and D's loss."""
+    G objective, the mean ||grad_x D(x)|| at the generated x, D's mean scores and D's loss
+    (and, for `leaky_features` D's, mean_gap_magnitude)."""
     @tf.function
     def probe(real, z):
         G.train()  # batch statistics, as G is used in training
@@ -117,11 +137,13 @@ def make_probe(G, D, noise, d_cfg, g_cfgs):
             p = training.forward(G, D, real, z, noise)
             g_losses = {name: training.total(c.spec.g_loss(p, c)) for name, c in g_cfgs.items()}
             d_loss = training.total(d_cfg.spec.d_loss(p, d_cfg))
+        d_side = {'d_grad_x_norm': training.d_input_gradient_norm(tape, p),
+                  'd_real_mean': tf.reduce_mean(p.d_real), 'd_fake_mean': tf.reduce_mean(p.d_fake),
+                  'd_loss': d_loss}
+        if leaky_features:
+            d_side['d_gap_magnitude'] = mean_gap_magnitude(D, p.f_real, p.f_fake)
         return ({name: training.generator_gradient_norm(tape, value, G)
-                 for name, value in g_losses.items()},
-                {'d_grad_x_norm': training.d_input_gradient_norm(tape, p),
-                 'd_real_mean': tf.reduce_mean(p.d_real), 'd_fake_mean': tf.reduce_mean(p.d_fake),
-                 'd_loss': d_loss})
+                 for name, value in g_losses.items()}, d_side)
 
     return probe
 
@@ -141,7 +163,7 @@ def measure_block(cfg, problem, G, d_model, g_cfgs, seed):
     players = training.players(d_cfg, G, problem.make_discriminator(d_cfg))
     noise = tf.random.Generator.from_seed(seed)
     d_step = training.make_train_step(players, noise, d_cfg)
-    probe = make_probe(G, players.D, noise, d_cfg, g_cfgs)
+    probe = make_probe(G, players.D, noise, d_cfg, g_cfgs, problem.leaky_features)
     rng = np.random.default_rng([seed, 2])
     n_eval = EVAL_BATCHES * d_cfg.batch_size
     eval_real = problem.draw_real(rng, n_eval)
@@ -167,9 +189,15 @@ def one_row_per_discriminator(rows):
     return list({(r['seed'], r['d_model'], int(r['d_steps'])): r for r in rows}.values())
 
 
+def gap_share(row):
+    """mean_gap_magnitude as a share of E D(G(z)) - E D(x) (1: all of it)."""
+    return float(row['d_gap_magnitude']) / (float(row['d_fake_mean']) - float(row['d_real_mean']))
+
+
 def summary_table(rows, d_steps):
     """Markdown: per G state, mean +- std over seeds of each loss's gradient norm at each K,
-    then each D's ||grad_x D|| at each K and its mean outputs at the largest K."""
+    then each D's ||grad_x D|| at each K and, at the largest K, its mean outputs and the share
+    of their gap carried by mean |y| (mean_gap_magnitude), where measured."""
     lines = ['# Generator gradient norm as D approaches its optimum', '',
              f'||grad_theta_G L_G|| on a fixed set of {EVAL_BATCHES} training batches of real '
              'samples and z, G frozen, after K steps of a fresh D of the matching kind; mean +- '
@@ -187,14 +215,18 @@ def summary_table(rows, d_steps):
             lines.append(f'| {loss} | {len({r["seed"] for r in of_loss})} | '
                          + ' | '.join(cells) + ' |')
         d_side = one_row_per_discriminator(mine)
-        lines += ['', f'| D: mean norm of grad_x D(G(z)) at | {header} | mean D(x) | mean D(G(z)) |',
-                  '| --- |' + ' ---: |' * (len(d_steps) + 2)]
+        with_gap = any(r.get('d_gap_magnitude') for r in d_side)
+        gap_header = ' share of the gap through mean abs(y) |' if with_gap else ''
+        lines += ['', f'| D: mean norm of grad_x D(G(z)) at | {header} | mean D(x) | mean D(G(z)) |'
+                  + gap_header, '| --- |' + ' ---: |' * (len(d_steps) + 2 + with_gap)]
         for d_model in dict.fromkeys(r['d_model'] for r in d_side):
             of_d = [r for r in d_side if r['d_model'] == d_model]
             last = [r for r in of_d if int(r['d_steps']) == d_steps[-1]]
             cells = [utils.mean_std([r['d_grad_x_norm'] for r in of_d if int(r['d_steps']) == k])
                      for k in d_steps]
             cells += [utils.mean_std([r[name] for r in last]) for name in ('d_real_mean', 'd_fake_mean')]
+            if with_gap:
+                cells.append(utils.mean_std([gap_share(r) for r in last if r.get('d_gap_magnitude')]))
             lines.append(f'| {d_model} | ' + ' | '.join(cells) + ' |')
         lines.append('')
     return '\n'.join(lines)

@@ -41,12 +41,14 @@ import compare  # noqa: E402
 import evaluate  # noqa: E402
 import flags  # noqa: E402
 import gradcheck  # noqa: E402
+import mechanism  # noqa: E402
 import toy  # noqa: E402
 import train  # noqa: E402
 import utils  # noqa: E402
 
 MODES = {'train': train.train, 'eval': evaluate.evaluate, 'generate': evaluate.generate,
-         'compare': compare.draw, 'gradcheck': gradcheck.run, 'toy': toy.run}
+         'compare': compare.draw, 'gradcheck': gradcheck.run, 'toy': toy.run,
+         'mechanism': mechanism.draw}
 
 
 def main(argv):

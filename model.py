@@ -26,8 +26,11 @@ KERNEL = (5, 5)
 tl.logging.set_verbosity(tl.logging.WARN)  # TL logs every layer it builds at INFO
 
 
+LRELU_SLOPE = 0.2
+
+
 def lrelu(x):
-    return tf.nn.leaky_relu(x, alpha=0.2)
+    return tf.nn.leaky_relu(x, alpha=LRELU_SLOPE)
 
 
 class Architecture(NamedTuple):

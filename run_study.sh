@@ -1,44 +1,57 @@
 #!/usr/bin/env bash
-# The study as a grid of independent, resumable runs, in order of priority:
+# The study's grids of independent, resumable runs.
+# study (the default), in order of priority:
 #   1. every model of registry.py, --protocol=slides, seed 0 (Figure 1; Figure 2)
 #   2. lsgan and lsgan_reg, seeds 1 and 2 (the headline comparison at n = 3)
 #   3. wgan and wgan_gp under --protocol=paper, seed 0
 #   4. ralsgan, seeds 1 and 2
+# mechanism: the arms of mechanism.py (target c, D's batch norm, lambda) at its short budget.
 # Each run resumes where it stopped and a finished one does nothing, so any line can be
-# started again. Extra flags after "--" go to every run (e.g. -- --train_size=10000 --epochs=5).
-#   bash run_study.sh                  # run the grid here, one run at a time, then --merge
-#   bash run_study.sh --list           # print the grid, one command per line, for a scheduler
-#   bash run_study.sh --merge          # copy the small results to results/runs/ and draw
+# started again. Extra flags after "--" go to every run (e.g. -- --precision=mixed).
+#   bash run_study.sh [mechanism]           # run the grid here, one run at a time, then merge
+#   bash run_study.sh --list [mechanism]    # print the grid, one command per line, for a scheduler
+#   bash run_study.sh --merge [mechanism]   # copy the small results to git and draw
 # A run directory is locked while a process trains it: a line started twice exits 2.
 set -euo pipefail
 cd "$(dirname "$0")"
 action=run
 if [[ ${1:-} == --list || ${1:-} == --merge ]]; then action=${1#--}; shift; fi
+grid_name=study
+if [[ ${1:-} == study || ${1:-} == mechanism ]]; then grid_name=$1; shift; fi
 [[ ${1:-} == -- ]] && shift
 extra=("$@")
 
+python_lines() {  # the printed lines of a Python expression, without TensorFlow's start-up noise
+  python -c "import mechanism, registry; print(*($1), sep='\n')" 2>/dev/null
+}
+
 grid() {
-  local models
-  models=$(python -c 'import registry; print(*registry.MODELS)' 2>/dev/null)
-  for model in $models; do echo "--model=$model --seed=0"; done
+  if [[ $grid_name == mechanism ]]; then python_lines 'mechanism.grid_lines()'; return; fi
+  for model in $(python_lines 'registry.MODELS'); do echo "--model=$model --seed=0"; done
   for seed in 1 2; do for model in lsgan lsgan_reg; do echo "--model=$model --seed=$seed"; done; done
   for model in wgan wgan_gp; do echo "--model=$model --protocol=paper --seed=0"; done
   for seed in 1 2; do echo "--model=ralsgan --seed=$seed"; done
 }
 
 merge() {
-  # The small results of every run (never checkpoints) under results/runs/<run>/, then the
-  # figures and RESULTS.md from there, so that git holds everything they are drawn from.
+  # The small results of the grid's runs (never checkpoints) under results/<runs>/<run>/, then
+  # the figures and tables from there, so that git holds everything they are drawn from.
+  local mechanism_runs runs_dir
+  mechanism_runs=" $(python_lines 'mechanism.run_names()' | tr '\n' ' ') "
+  runs_dir=results/runs; [[ $grid_name == mechanism ]] && runs_dir=results/mechanism/runs
   for run_dir in checkpoints/*_seed*/; do
     run=$(basename "$run_dir")
-    mkdir -p "results/runs/$run"
+    if [[ $mechanism_runs == *" $run "* ]]; then [[ $grid_name == mechanism ]] || continue
+    else [[ $grid_name == study ]] || continue; fi
+    mkdir -p "$runs_dir/$run"
     cp "$run_dir"/{run.json,losses.csv,metrics.csv,gradients.csv,final.json,classifier.json} \
-      "results/runs/$run/" 2>/dev/null || true
+      "$runs_dir/$run/" 2>/dev/null || true
     cp samples/"$run"/{epoch_001.png,epoch_005.png,epoch_010.png,epoch_020.png,final_1000.npz} \
-      "results/runs/$run/" 2>/dev/null || true
+      "$runs_dir/$run/" 2>/dev/null || true
   done
-  python main.py --mode=compare --seeds=0,1,2 "${extra[@]}" \
-    --sample_dir=results/runs --checkpoint_dir=results/runs --out_dir=results
+  local mode=compare; [[ $grid_name == mechanism ]] && mode=mechanism
+  python main.py --mode=$mode --seeds=0,1,2 "${extra[@]}" \
+    --sample_dir=$runs_dir --checkpoint_dir=$runs_dir --out_dir=results
 }
 
 case $action in

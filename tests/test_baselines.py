@@ -141,7 +141,10 @@ def test_protocols_resolve_to_the_documented_settings(protocol, model_name):
 def test_an_explicit_setting_beats_the_protocol():
     cfg = config.Config(model='wgan', protocol='paper', n_critic=2)
     assert cfg.n_critic == 2 and cfg.lr == 5e-5
-    assert cfg.for_model('lsgan').n_critic == 1  # another model gets its own scheme
+    # Another model gets its own scheme, except what the user set (gradcheck's D configs).
+    lsgan = cfg.for_model('lsgan')
+    assert (lsgan.n_critic, lsgan.lr, lsgan.optimizer) == (2, 1e-4, 'adam')
+    assert config.Config(model='wgan', protocol='paper').for_model('lsgan').n_critic == 1
 
 
 def test_paper_wgan_warms_the_critic_up_as_the_reference_code():

@@ -103,3 +103,46 @@ def test_gradcheck_under_the_paper_protocol(run_main, tmp_path):
     rows = rows_of(out / 'gradcheck' / 'gradcheck.csv')
     gp = [r for r in rows if r['d_model'] == 'wgan_gp']
     assert len(gp) == 2 and all(np.isfinite(float(r['d_loss'])) for r in gp)
+
+
+def test_gradcheck_with_changed_d_settings_writes_its_own_files(run_main, tmp_path):
+    """--critic_norm and --lr reach every D, name the output files (not mixing with the default
+    measurement), and --run_name picks the trained G."""
+    out = tmp_path / 'results'
+    run_main('--model=lsgan', '--max_steps=1', '--batch_size=8')
+    run_main('--mode=gradcheck', '--model=lsgan', '--batch_size=8', '--gradcheck_steps=0,1',
+             '--gradcheck_lams=0', '--seeds=0', '--critic_norm=none', '--lr=0.001',
+             '--run_name=lsgan_a-1_b1_c0_n1000_seed0', f'--out_dir={out}')
+    rows = rows_of(out / 'gradcheck' / 'gradcheck_lr0.001_critic_norm-none.csv')
+    assert {r['g_state'] for r in rows} == {'at initialisation',
+                                            'trained (lsgan_a-1_b1_c0_n1000_seed0)'}
+    assert all(r['d_gap_magnitude'] for r in rows)
+    assert 'share of the gap' in (out / 'gradcheck' / 'gradcheck_lr0.001_critic_norm-none.md').read_text()
+
+
+@pytest.mark.parametrize('arch', ['infogan', 'dcgan'])
+def test_mean_gap_splits_into_mean_and_magnitude_parts(arch):
+    """E D(G(z)) - E D(x) = (1+s)/2 w.(mean y_f - mean y_r) + (1-s)/2 w.(mean|y_f| - mean|y_r|),
+    recomputed in numpy from D's features; in the infogan D, batch norm before the output layer
+    fixes every feature's batch mean, so the first term is 0 and the gap is all magnitude."""
+    import tensorflow as tf
+
+    import gradcheck
+    import model
+    tf.random.set_seed(0)
+    D = model.discriminator(arch, df_dim=8)
+    D.train()
+    rng = np.random.default_rng(0)
+    real = tf.constant(np.tanh(rng.standard_normal((32, 28, 28, 1))), tf.float32)
+    fake = tf.constant(np.tanh(2 * rng.standard_normal((32, 28, 28, 1)) + 0.5), tf.float32)
+    (d_real, f_real), (d_fake, f_fake) = D(real), D(fake)
+    gap = float(tf.reduce_mean(d_fake) - tf.reduce_mean(d_real))
+    magnitude = float(gradcheck.mean_gap_magnitude(D, f_real, f_fake))
+    s, w = model.LRELU_SLOPE, D.all_layers[-1].all_weights[0].numpy()[:, 0]
+    y_real, y_fake = (np.where(f >= 0, f, f / s) for f in (f_real.numpy(), f_fake.numpy()))
+    mean_part = (1 + s) / 2 * w @ (y_fake.mean(0) - y_real.mean(0))
+    assert mean_part + magnitude == pytest.approx(gap, rel=1e-3, abs=1e-6)
+    if arch == 'infogan':
+        assert magnitude == pytest.approx(gap, rel=1e-3, abs=1e-6)
+    else:
+        assert abs(mean_part) > 0.01 * abs(gap)

@@ -107,6 +107,12 @@ def test_run_name_carries_every_setting_off_its_default():
                         precision='mixed', seed=3)
     assert config.run_name(cfg) == 'wgan_gp_paper_infogan_n500_mixed_seed3'
     assert config.run_name(config.Config(model='gan', gan_loss='ns')) == 'gan_ns_seed0'
+    off_scheme = config.Config(model='lsgan', c=1.0, critic_norm='none', lr=1e-3)
+    assert config.run_name(off_scheme) == 'lsgan_a-1_b1_c1_lr0.001_critic_norm-none_seed0'
+    # A setting that does not act on the model leaves the name alone, and so do the protocol's
+    # own settings for it (wgan's RMSProp and critic warm-up here).
+    assert config.run_name(off_scheme.replace(clip=0.5)) == config.run_name(off_scheme)
+    assert config.run_name(config.Config(model='wgan', protocol='paper')) == 'wgan_paper_seed0'
 
 
 def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):

@@ -1,0 +1,141 @@
+"""Why does the regularized LSGAN train better? The experiment that separates the candidate
+reasons (issue #15): `bash run_study.sh mechanism` trains its arms, `--mode=mechanism` draws
+its table and figure from what they left on disk.
+
+Candidates, and the arms that test them (LSGAN and LSGAN + regularizer unless stated):
+- the target: with (a, b, c) = (-1, 1, 0) G aims at D's midpoint, while the regularizer pulls
+  E D(G(z)) to E D(x), near b. Arms at (-1, 1, 0) (the slides), (-1, 1, 1) (G aims at the
+  real target) and (0, 1, 1) (Mao et al.'s other setting).
+- batch norm in D: D normalises the real and the generated batch separately, which ties the
+  batch means the regularizer compares. Every arm with D's batch norm and without.
+- the weight: the regularized LSGAN at lambda 0.1, 0.5, 2 and 5 ((-1, 1, 0), batch norm).
+All arms share one budget (BUDGET) and three seeds; the metrics are those of training
+(metrics.py), at the budget's last epoch, against the real-data floor.
+"""
+from pathlib import Path
+from typing import NamedTuple
+
+import matplotlib
+
+matplotlib.use('Agg')  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import logging  # noqa: E402
+
+import compare  # noqa: E402
+import config  # noqa: E402
+import utils  # noqa: E402
+
+# A tenth of the slides' steps per arm: 156 steps an epoch, metrics after epochs 5 and 10.
+BUDGET = dict(train_size=10000, epochs=10, eval_every=5)
+TARGETS = ((-1.0, 1.0, 0.0), (-1.0, 1.0, 1.0), (0.0, 1.0, 1.0))
+NORMS = ('batch', 'none')
+LAMBDAS = (0.1, 2.0, 5.0)  # beside the default 0.5 of the first group
+SEEDS = (0, 1, 2)
+COLUMNS = ('fid', 'classifier_score', 'precision', 'recall', 'coverage')
+
+
+class Arm(NamedTuple):
+    model: str
+    a: float
+    b: float
+    c: float
+    critic_norm: str
+    lam: float = config.Config.lam
+
+    @property
+    def label(self):
+        targets = f'({self.a:g}, {self.b:g}, {self.c:g})'
+        lam = f', lambda {self.lam:g}' if self.model == 'lsgan_reg' else ''
+        norm = 'D batch norm' if self.critic_norm == 'batch' else 'D no norm'
+        return f'{compare.label(self.model)} {targets}{lam}, {norm}'
+
+    def flags(self):
+        lam = f' --lam={self.lam:g}' if self.model == 'lsgan_reg' else ''
+        return (f'--model={self.model} --a={self.a:g} --b={self.b:g} --c={self.c:g}{lam} '
+                f'--critic_norm={self.critic_norm}')
+
+
+def arms():
+    """Every arm once, in table order."""
+    grid = [Arm(model, *targets, norm) for targets in TARGETS for norm in NORMS
+            for model in ('lsgan', 'lsgan_reg')]
+    return grid + [Arm('lsgan_reg', *TARGETS[0], 'batch', lam) for lam in LAMBDAS]
+
+
+def budget_flags():
+    return ' '.join(f'--{name}={value}' for name, value in BUDGET.items())
+
+
+def grid_lines():
+    """One line of main.py flags per run, seed after seed (a finished seed is a whole table)."""
+    return [f'{arm.flags()} --seed={seed} {budget_flags()}' for seed in SEEDS for arm in arms()]
+
+
+def run_names():
+    return [config.run_name(run_config(arm, seed)) for seed in SEEDS for arm in arms()]
+
+
+def run_config(arm, seed, base=config.Config()):
+    return base.for_model(arm.model, a=arm.a, b=arm.b, c=arm.c, lam=arm.lam,
+                          critic_norm=arm.critic_norm, seed=seed, **BUDGET)
+
+
+def final_scores(cfg, arm):
+    """{seed: {column: value}} at the budget's last epoch, for the seeds that reached it."""
+    scores = {}
+    for seed in cfg.seeds:
+        run = config.run_name(run_config(arm, seed, cfg))
+        path = Path(cfg.checkpoint_dir) / run / 'metrics.csv'
+        rows = [r for r in utils.read_csv(path) if int(r['epoch']) == BUDGET['epochs']]
+        if rows:
+            scores[seed] = {k: float(rows[-1][k]) for k in COLUMNS}
+    return scores
+
+
+def table(cfg, scores):
+    """Markdown: per arm, n and mean +- std over seeds of each column, then the floor."""
+    lines = ['| arm | n | ' + ' | '.join(COLUMNS) + ' |',
+             '| --- | ---: |' + ' ---: |' * len(COLUMNS)]
+    for arm, by_seed in scores.items():
+        cells = [utils.mean_std([s[k] for s in by_seed.values()]) for k in COLUMNS]
+        lines.append(f'| {arm.label} | {len(by_seed)} | ' + ' | '.join(cells) + ' |')
+    floor = compare.real_floor([config.run_name(run_config(arm, seed, cfg))
+                                for arm in scores for seed in cfg.seeds], cfg.checkpoint_dir)
+    if floor:
+        lines.append('| *real digits (floor)* | | ' + ' | '.join(
+            f'{floor[k]:.3g}' for k in COLUMNS) + ' |')
+    return '\n'.join(lines)
+
+
+def figure(scores, path):
+    """FID and classifier score of every arm: one dot per seed and the mean as a bar."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(scores) + 1.5), layout='constrained',
+                             sharey=True)
+    ys = np.arange(len(scores))[::-1]
+    for ax, column, title in zip(axes, ('fid', 'classifier_score'),
+                                 ('FID vs test digits (lower is better)',
+                                  'classifier score (10 at most)')):
+        for y, by_seed in zip(ys, scores.values()):
+            values = [s[column] for s in by_seed.values()]
+            if values:
+                ax.barh(y, np.mean(values), color='lightgrey')
+                ax.plot(values, [y] * len(values), 'o', color='black', markersize=3)
+        ax.set_title(title, fontsize=10)
+    axes[0].set_yticks(ys, [arm.label for arm in scores], fontsize=8)
+    utils.save_figure(fig, path)
+
+
+def draw(cfg):
+    """--mode=mechanism: MECHANISM.md and mechanism.png in <out_dir>/mechanism/."""
+    scores = {arm: final_scores(cfg, arm) for arm in arms()}
+    if not any(scores.values()):
+        utils.fail(f'no mechanism run has reached epoch {BUDGET["epochs"]} under '
+                   f'{cfg.checkpoint_dir} (bash run_study.sh mechanism trains them)')
+    out = Path(cfg.out_dir) / 'mechanism'
+    page = (f'# Mechanism arms after {BUDGET["epochs"]} epochs of {BUDGET["train_size"]:,} '
+            f'digits\n\nMean +- std over seeds (n). Runs: `bash run_study.sh --list mechanism`.'
+            f'\n\n{table(cfg, scores)}\n')
+    utils.write_atomically(out / 'MECHANISM.md', lambda tmp: tmp.write_text(page))
+    figure(scores, out / 'mechanism.png')
+    logging.info('Wrote %s', out)

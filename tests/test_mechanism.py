@@ -1,0 +1,79 @@
+"""The mechanism experiment: its grid names the runs its table reads, and the table is the
+mean and spread of what those runs logged."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import config
+import flags
+import mechanism
+import utils
+from conftest import ROOT
+
+
+def parsed(line):
+    try:
+        flags.parse_or_exit(['main.py', *line.split()])
+        return flags.to_config()
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+def test_every_grid_line_trains_the_run_the_table_reads():
+    lines = mechanism.grid_lines()
+    assert len(lines) == len(mechanism.arms()) * len(mechanism.SEEDS) == 45
+    names = [config.run_name(parsed(line)) for line in lines]
+    assert names == mechanism.run_names()
+    assert len(set(names)) == len(names)
+    cfg = parsed(lines[2])  # LSGAN, (-1, 1, 0), no batch norm in D
+    assert (cfg.model, cfg.c, cfg.critic_norm, cfg.train_size, cfg.epochs) == (
+        'lsgan', 0.0, 'none', 10000, 10)
+
+
+def test_the_runner_lists_the_same_grid():
+    listed = subprocess.run(['bash', str(ROOT / 'run_study.sh'), '--list', 'mechanism'],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.removeprefix('python main.py ').strip() for line in listed] == mechanism.grid_lines()
+
+
+def write_scores(cfg, arm, seed, fid, score):
+    run_dir = f'{cfg.checkpoint_dir}/{config.run_name(mechanism.run_config(arm, seed, cfg))}'
+    rows = [{'step': 156 * e, 'epoch': e, 'fid': fid + (10 if e < 10 else 0),
+             'classifier_score': score, 'precision': 0.5, 'recall': 0.6, 'coverage': 0.7}
+            for e in (5, 10)]
+    utils.write_csv(f'{run_dir}/metrics.csv', ['step', 'epoch', *mechanism.COLUMNS], rows)
+    (utils.Path(run_dir) / 'classifier.json').write_text(json.dumps(
+        {'real_floor': dict.fromkeys(mechanism.COLUMNS, 0.25)}))
+
+
+def test_table_is_mean_and_std_over_seeds_at_the_last_epoch(tiny_config, tmp_path):
+    cfg = tiny_config(mode='mechanism', seeds=(0, 1, 2), out_dir=str(tmp_path / 'out'))
+    first, second = mechanism.arms()[:2]
+    fids = [30.0, 40.0, 44.0]
+    for seed, fid in enumerate(fids):
+        write_scores(cfg, first, seed, fid, 8.0)
+    write_scores(cfg, second, 1, 50.0, 7.0)
+    mechanism.draw(cfg)
+    page = (tmp_path / 'out' / 'mechanism' / 'MECHANISM.md').read_text()
+    rows = {line.split(' | ')[0].lstrip('| '): line for line in page.splitlines()}
+    assert rows[first.label].startswith(
+        f'| {first.label} | 3 | {np.mean(fids):.3g} +- {np.std(fids, ddof=1):.2g} | 8 +- 0 |')
+    assert rows[second.label].startswith(f'| {second.label} | 1 | 50 |')
+    assert rows[mechanism.arms()[-1].label].startswith(f'| {mechanism.arms()[-1].label} | 0 |')
+    assert '| *real digits (floor)* | | 0.25 |' in page
+    assert (tmp_path / 'out' / 'mechanism' / 'mechanism.png').stat().st_size > 0
+
+
+def test_no_finished_run_is_one_line_and_exit_2(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / 'main.py'), '--mode=mechanism',
+                           f'--checkpoint_dir={tmp_path}', f'--out_dir={tmp_path}'],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert 'error: no mechanism run' in done.stderr.strip().splitlines()[-1]
+
+
+if __name__ == '__main__':
+    sys.exit(pytest.main([__file__]))
