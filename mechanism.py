@@ -126,16 +126,23 @@ def figure(scores, path):
     utils.save_figure(fig, path)
 
 
+def page(cfg, scores):
+    return (f'# Mechanism arms after {BUDGET["epochs"]} epochs of {BUDGET["train_size"]:,} '
+            f'digits\n\nMean +- std over seeds (n). Runs: `bash run_study.sh --list mechanism`.'
+            f'\n\n{table(cfg, scores)}\n')
+
+
+def all_scores(cfg):
+    return {arm: final_scores(cfg, arm) for arm in arms()}
+
+
 def draw(cfg):
     """--mode=mechanism: MECHANISM.md and mechanism.png in <out_dir>/mechanism/."""
-    scores = {arm: final_scores(cfg, arm) for arm in arms()}
+    scores = all_scores(cfg)
     if not any(scores.values()):
         utils.fail(f'no mechanism run has reached epoch {BUDGET["epochs"]} under '
                    f'{cfg.checkpoint_dir} (bash run_study.sh mechanism trains them)')
     out = Path(cfg.out_dir) / 'mechanism'
-    page = (f'# Mechanism arms after {BUDGET["epochs"]} epochs of {BUDGET["train_size"]:,} '
-            f'digits\n\nMean +- std over seeds (n). Runs: `bash run_study.sh --list mechanism`.'
-            f'\n\n{table(cfg, scores)}\n')
-    utils.write_atomically(out / 'MECHANISM.md', lambda tmp: tmp.write_text(page))
+    utils.write_atomically(out / 'MECHANISM.md', lambda tmp: tmp.write_text(page(cfg, scores)))
     figure(scores, out / 'mechanism.png')
     logging.info('Wrote %s', out)
