@@ -208,6 +208,22 @@ def results_table(runs_by_seed, checkpoint_dir, epoch):
     return '\n'.join(lines) + '\n'
 
 
+def fid_by_epoch(runs, checkpoint_dir):
+    """FID at every scored epoch, one column per model of `runs` that has a metrics log."""
+    logs = {model: log for model, run in runs.items()
+            if (log := _metrics_log(checkpoint_dir, run)) and len(log['epoch'])}
+    if not logs:
+        return ''
+    epochs = sorted({int(e) for log in logs.values() for e in log['epoch']})
+    lines = ['| epoch | ' + ' | '.join(label(m) for m in logs) + ' |',
+             '| ---: |' + ' ---: |' * len(logs)]
+    for epoch in epochs:
+        cells = [f'{log["fid"][log["epoch"] == epoch][-1]:.3g}' if epoch in log['epoch'] else ''
+                 for log in logs.values()]
+        lines.append(f'| {epoch} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def results_page(runs_by_seed, checkpoint_dir, epochs):
     floor, gaps = reference_rows(runs_by_seed, checkpoint_dir)
     intro = ['# Results of the study', '',
@@ -221,8 +237,11 @@ def results_page(runs_by_seed, checkpoint_dir, epochs):
         intro.append(f'FID noise level: |FID(z set 1) - FID(z set 2)| of the final G, mean '
                      f'{np.mean(gaps):.3g}, largest {np.max(gaps):.3g} over {len(gaps)} runs: '
                      'differences smaller than this are noise.')
+    seed, runs = next(iter(runs_by_seed.items()))
+    by_epoch = fid_by_epoch(runs, checkpoint_dir)
     return '\n'.join(intro) + '\n\n' + '\n'.join(
-        results_table(runs_by_seed, checkpoint_dir, e) for e in epochs)
+        results_table(runs_by_seed, checkpoint_dir, e) for e in epochs) + (
+        f'\n## FID at every scored epoch, seed {seed}\n\n{by_epoch}' if by_epoch else '')
 
 
 def draw(cfg):

@@ -223,17 +223,23 @@ def training_subset(found, train_size):
     return found.x_train[keep], found.y_train[keep]
 
 
+def _scaled(pixels):
+    return tf.cast(pixels, tf.float32) / 127.5 - 1.0
+
+
 def to_model_range(images):
     """uint8 images (N, 28, 28) -> float32 tensor (N, 28, 28, 1) in [-1, 1] (G's tanh range)."""
-    return tf.constant(images[..., None], tf.float32) / 127.5 - 1.0
+    return _scaled(tf.constant(images[..., None]))
 
 
 def training_batches(images, batch_size, seed, first_step, n_steps):
-    """tf.data of the batches of training steps first_step, ..., first_step + n_steps - 1.
+    """tf.data of the batches of training steps first_step, ..., first_step + n_steps - 1, as
+    to_model_range gives them, from uint8 `images` (N, 28, 28).
 
-    Each epoch is one pass over the in-memory image tensor in a fresh order that is a pure
-    function of (seed, epoch), so a run resumed at any step sees exactly the batches it would
-    have seen. The last partial batch of an epoch is dropped: every step has the same shape
+    Batches are scaled as they are drawn: a float copy of all 60,000 digits (188 MB, and
+    twice that while it is made) would be the largest array of a run. Each epoch is one pass
+    over the in-memory images in a fresh order that is a pure function of (seed, epoch), so a
+    run resumed at any step sees exactly the batches it would have seen. The last partial batch of an epoch is dropped: every step has the same shape
     and the step function never retraces. Build it once, before the training step is traced:
     creating a tf.data pipeline in a process with many traced functions copies TensorFlow's
     whole function library, which took about 30 s per epoch here.
@@ -244,8 +250,9 @@ def training_batches(images, batch_size, seed, first_step, n_steps):
         np.random.default_rng([seed, epoch]).permutation(len(images))[:per_epoch * batch_size]
         .reshape(per_epoch, batch_size) for epoch in range(first_epoch, last_epoch + 1)])
     start = first_step - first_epoch * per_epoch
+    pixels = tf.constant(images[..., None])
     return (tf.data.Dataset.from_tensor_slices(indices[start:start + n_steps])
-            .map(lambda batch: tf.gather(images, batch))
+            .map(lambda batch: _scaled(tf.gather(pixels, batch)))
             .prefetch(tf.data.AUTOTUNE))
 
 

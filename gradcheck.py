@@ -54,7 +54,6 @@ def image_problem(cfg):
     """The training images and the image networks: G at initialisation, and G of the run the
     config names if it has been trained."""
     _, images, _ = data.load_or_fail(cfg)
-    real_images = data.to_model_range(images)
     trained = tf.train.latest_checkpoint(str(Path(cfg.checkpoint_dir) / config.run_name(cfg)))
     if not trained:
         logging.warning('No checkpoint of %s in %s: measuring the initial G only (train that run '
@@ -66,10 +65,9 @@ def image_problem(cfg):
         generators={state: functools.partial(frozen_generator, cfg, checkpoint=path)
                     for state, path in checkpoints.items()},
         make_discriminator=lambda c: training.image_networks(c)[1],
-        real_batches=lambda seed, n: iter(data.training_batches(real_images, cfg.batch_size, seed,
-                                                                0, n)),
-        draw_real=lambda rng, n: tf.gather(real_images, rng.choice(len(real_images), n,
-                                                                   replace=False)),
+        real_batches=lambda seed, n: iter(data.training_batches(images, cfg.batch_size, seed, 0, n)),
+        draw_real=lambda rng, n: data.to_model_range(images[rng.choice(len(images), n,
+                                                                        replace=False)]),
         settings={}, leaky_features=True)
 
 

@@ -208,7 +208,7 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
         state.step.assign(step)
         state.manager.save(checkpoint_number=step)
 
-    batches = iter(data.training_batches(data.to_model_range(images), cfg.batch_size, cfg.seed,
+    batches = iter(data.training_batches(images, cfg.batch_size, cfg.seed,
                                          step, total_steps - step))
     start, started, in_steps = step, time.perf_counter(), 0.0
     progress = Progress(step, total_steps)

@@ -154,12 +154,16 @@ def test_download_offline_fails_fast(monkeypatch, tmp_path):
 
 
 def test_training_batches_reshuffle_every_epoch_and_resume_anywhere():
-    import tensorflow as tf
-    images = tf.reshape(tf.range(10, dtype=tf.float32), [10, 1, 1, 1])  # image i holds value i
+    images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1)  # image i holds pixel value i
+    scaled = data.to_model_range(images).numpy()
 
     def steps(first, n):
-        return [b.numpy().ravel().astype(int).tolist()
-                for b in data.training_batches(images, 3, seed=7, first_step=first, n_steps=n)]
+        batches = [b.numpy() for b in data.training_batches(images, 3, seed=7, first_step=first,
+                                                             n_steps=n)]
+        indices = [np.rint((b + 1) * 127.5).astype(int).ravel().tolist() for b in batches]
+        for b, i in zip(batches, indices):  # scaled exactly as to_model_range scales them
+            assert b.shape == (3, 1, 1, 1) and np.array_equal(b, scaled[i])
+        return indices
 
     run = steps(0, 9)  # three epochs of three batches: the partial batch is dropped
     assert len(run) == 9 and all(len(b) == 3 for b in run)
