@@ -153,7 +153,8 @@ MODELS = {
         'LSGAN + regularizer', _lsgan_d, _lsgan_reg_g, ('lsgan',), ('lsgan', 'reg'),
         settings=('a', 'b', 'c', 'lam')),
     # Jolicoeur-Martineau 2019, the closest published relative of the slides' regularizer
-    # (both compare E D(G(z)) with E D(x)). Its paper's standard setup: Adam(2e-4, 0.5, 0.999),
+    # (both compare E D(G(z)) with E D(x)). The paper's "DCGAN setup", as its code runs it
+    # (AlexiaJM/RelativisticGAN, code/stable.sh): Adam(2e-4, 0.5, 0.999) for both players,
     # one D step per G step.
     'ralsgan': ModelSpec(
         'RaLSGAN', _ralsgan_d, _ralsgan_g, ('ralsgan',), ('ralsgan',),
