@@ -224,6 +224,21 @@ def fid_by_epoch(runs, checkpoint_dir):
     return '\n'.join(lines) + '\n'
 
 
+def run_times(runs_by_seed, checkpoint_dir):
+    """Per run that has a loss log: its seed, the steps and epochs it has trained, and the
+    training loop's wall time over all its invocations (losses.csv's wall_s)."""
+    lines = ['| run | seed | steps | epochs | training-loop wall time |',
+             '| --- | ---: | ---: | ---: | ---: |']
+    for seed, runs in runs_by_seed.items():
+        for run in runs.values():
+            rows = utils.read_csv(Path(checkpoint_dir) / run / 'losses.csv')
+            if rows:
+                last = rows[-1]
+                lines.append(f'| {run} | {seed} | {last["step"]} | {last["epoch"]} | '
+                             f'{utils.duration(float(last["wall_s"]))} |')
+    return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
+
+
 def results_page(runs_by_seed, checkpoint_dir, epochs):
     floor, gaps = reference_rows(runs_by_seed, checkpoint_dir)
     intro = ['# Results of the study', '',
@@ -239,9 +254,11 @@ def results_page(runs_by_seed, checkpoint_dir, epochs):
                      'differences smaller than this are noise.')
     seed, runs = next(iter(runs_by_seed.items()))
     by_epoch = fid_by_epoch(runs, checkpoint_dir)
+    times = run_times(runs_by_seed, checkpoint_dir)
     return '\n'.join(intro) + '\n\n' + '\n'.join(
         results_table(runs_by_seed, checkpoint_dir, e) for e in epochs) + (
-        f'\n## FID at every scored epoch, seed {seed}\n\n{by_epoch}' if by_epoch else '')
+        f'\n## FID at every scored epoch, seed {seed}\n\n{by_epoch}' if by_epoch else '') + (
+        f'\n## Runs\n\n{times}' if times else '')
 
 
 def draw(cfg):

@@ -46,6 +46,9 @@ def test_compare_draws_every_model_of_the_registry(tiny_config, tmp_path):
     for spec in registry.MODELS.values():
         assert f'| {spec.label} | 1 |' in page
     assert '*real digits (floor)*' in page and 'mean 1.5, largest 1.5' in page
+    # Per-epoch FIDs of seed 0 (fid + epoch in fake_run) and each run's steps and wall time.
+    assert '| 2 | ' + ' | '.join(['12'] * len(registry.MODELS)) + ' |' in page
+    assert f'| {config.run_name(cfg, model="lsgan")} | 0 | 4 | 2 | 2 s |' in page
 
 
 def test_results_table_is_mean_and_std_over_seeds(tiny_config):
