@@ -77,3 +77,23 @@ def test_no_finished_run_is_one_line_and_exit_2(tmp_path):
 
 if __name__ == '__main__':
     sys.exit(pytest.main([__file__]))
+
+
+def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
+    """`run_study.sh --merge mechanism` takes the mechanism runs (and only them) from
+    checkpoints/ and samples/ into results/mechanism/runs/ and draws the table from there."""
+    import shutil
+    for path in [*ROOT.glob('*.py'), ROOT / 'run_study.sh']:
+        shutil.copy(path, tmp_path)
+    cfg = config.Config(checkpoint_dir=str(tmp_path / 'checkpoints'), seeds=mechanism.SEEDS)
+    arm = mechanism.arms()[0]
+    write_scores(cfg, arm, 0, 30.0, 8.0)
+    study_run = tmp_path / 'checkpoints' / 'lsgan_a-1_b1_c0_seed0'
+    study_run.mkdir()
+    (study_run / 'run.json').write_text('{}')
+    subprocess.run(['bash', str(tmp_path / 'run_study.sh'), '--merge', 'mechanism'],
+                   capture_output=True, text=True, check=True)
+    copied = tmp_path / 'results' / 'mechanism' / 'runs'
+    assert [p.name for p in copied.iterdir()] == [config.run_name(mechanism.run_config(arm, 0))]
+    assert not (tmp_path / 'results' / 'runs').exists()
+    assert f'| {arm.label} | 1 | 30 |' in (tmp_path / 'results' / 'mechanism' / 'MECHANISM.md').read_text()
