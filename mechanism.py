@@ -93,6 +93,11 @@ def final_scores(cfg, arm):
     return scores
 
 
+def real_floor(cfg, scores):
+    return compare.real_floor([config.run_name(run_config(arm, seed, cfg))
+                               for arm in scores for seed in cfg.seeds], cfg.checkpoint_dir)
+
+
 def table(cfg, scores):
     """Markdown: per arm, n and mean +- std over seeds of each column, then the floor."""
     lines = ['| arm | n | ' + ' | '.join(COLUMNS) + ' |',
@@ -100,27 +105,32 @@ def table(cfg, scores):
     for arm, by_seed in scores.items():
         cells = [utils.mean_std([s[k] for s in by_seed.values()]) for k in COLUMNS]
         lines.append(f'| {arm.label} | {len(by_seed)} | ' + ' | '.join(cells) + ' |')
-    floor = compare.real_floor([config.run_name(run_config(arm, seed, cfg))
-                                for arm in scores for seed in cfg.seeds], cfg.checkpoint_dir)
+    floor = real_floor(cfg, scores)
     if floor:
         lines.append('| *real digits (floor)* | | ' + ' | '.join(
             f'{floor[k]:.3g}' for k in COLUMNS) + ' |')
     return '\n'.join(lines)
 
 
-def figure(scores, path):
-    """FID and classifier score of every arm: one dot per seed and the mean as a bar."""
+def figure(scores, path, floor=None):
+    """FID and classifier score of every arm: one dot per seed, the mean as a bar (LSGAN grey,
+    the regularized LSGAN blue) and the real digits' value as a dashed line."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * len(scores) + 1.5), layout='constrained',
                              sharey=True)
     ys = np.arange(len(scores))[::-1]
     for ax, column, title in zip(axes, ('fid', 'classifier_score'),
                                  ('FID vs test digits (lower is better)',
                                   'classifier score (10 at most)')):
-        for y, by_seed in zip(ys, scores.values()):
+        for y, (arm, by_seed) in zip(ys, scores.items()):
             values = [s[column] for s in by_seed.values()]
             if values:
-                ax.barh(y, np.mean(values), color='lightgrey')
+                ax.barh(y, np.mean(values), color='lightsteelblue' if arm.model == 'lsgan_reg'
+                        else 'lightgrey')
                 ax.plot(values, [y] * len(values), 'o', color='black', markersize=3)
+        if floor:
+            ax.axvline(floor[column], color='black', linestyle='--', linewidth=1,
+                       label='real digits')
+            ax.legend(fontsize=8, loc='lower right')
         ax.set_title(title, fontsize=10)
     axes[0].set_yticks(ys, [arm.label for arm in scores], fontsize=8)
     utils.save_figure(fig, path)
@@ -144,5 +154,5 @@ def draw(cfg):
                    f'{cfg.checkpoint_dir} (bash run_study.sh mechanism trains them)')
     out = Path(cfg.out_dir) / 'mechanism'
     utils.write_atomically(out / 'MECHANISM.md', lambda tmp: tmp.write_text(page(cfg, scores)))
-    figure(scores, out / 'mechanism.png')
+    figure(scores, out / 'mechanism.png', real_floor(cfg, scores))
     logging.info('Wrote %s', out)
