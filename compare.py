@@ -261,13 +261,23 @@ def results_page(runs_by_seed, checkpoint_dir, epochs):
         f'\n## Runs\n\n{times}' if times else '')
 
 
+def runs_of(cfg, seed):
+    """{model: the run name the config gives it with `seed`}."""
+    return {m: config.run_name(cfg.replace(seed=seed), model=m) for m in registry.MODELS}
+
+
+def study_page(cfg):
+    """RESULTS.md of the runs cfg names over cfg.seeds: one table per epoch of Figure 2 and
+    Figure 1 (early epochs may have more seeds than the last)."""
+    epochs = sorted({cfg.compare_epoch or cfg.epochs, *cfg.figure2_epochs})
+    return results_page({seed: runs_of(cfg, seed) for seed in cfg.seeds}, cfg.checkpoint_dir,
+                        epochs)
+
+
 def draw(cfg):
     """--mode=compare: figures of cfg.seed's runs, tables and curves over cfg.seeds."""
-    def runs_of(seed):
-        return {m: config.run_name(cfg.replace(seed=seed), model=m) for m in registry.MODELS}
-
-    runs = runs_of(cfg.seed)
-    runs_by_seed = {seed: runs_of(seed) for seed in cfg.seeds}
+    runs = runs_of(cfg, cfg.seed)
+    runs_by_seed = {seed: runs_of(cfg, seed) for seed in cfg.seeds}
     epoch = cfg.compare_epoch or cfg.epochs
     out = Path(cfg.out_dir) / f'seed{cfg.seed}'
     try:
@@ -280,7 +290,6 @@ def draw(cfg):
     for model, run in runs.items():
         animate(cfg.sample_dir, run, out / f'{model}.gif')
     metric_curves(runs_by_seed, cfg.checkpoint_dir, Path(cfg.out_dir) / 'metrics.png')
-    # One table per epoch of Figure 2 and Figure 1: early epochs may have more seeds than the last.
-    page = results_page(runs_by_seed, cfg.checkpoint_dir, sorted({epoch, *cfg.figure2_epochs}))
+    page = study_page(cfg)
     utils.write_atomically(Path(cfg.out_dir) / 'RESULTS.md', lambda tmp: tmp.write_text(page))
     logging.info('Figures written to %s, RESULTS.md and metrics.png to %s', out, cfg.out_dir)

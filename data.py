@@ -239,8 +239,8 @@ def training_batches(images, batch_size, seed, first_step, n_steps):
     Batches are scaled as they are drawn: a float copy of all 60,000 digits (188 MB, and
     twice that while it is made) would be the largest array of a run. Each epoch is one pass
     over the in-memory images in a fresh order that is a pure function of (seed, epoch), so a
-    run resumed at any step sees exactly the batches it would have seen. The last partial batch of an epoch is dropped: every step has the same shape
-    and the step function never retraces. Build it once, before the training step is traced:
+    run resumed at any step sees exactly the batches it would have seen. The last partial batch
+    of an epoch is dropped: every step has the same shape and the step function never retraces. Build it once, before the training step is traced:
     creating a tf.data pipeline in a process with many traced functions copies TensorFlow's
     whole function library, which took about 30 s per epoch here.
     """

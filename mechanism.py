@@ -93,19 +93,21 @@ def final_scores(cfg, arm):
     return scores
 
 
-def real_floor(cfg, scores):
-    return compare.real_floor([config.run_name(run_config(arm, seed, cfg))
-                               for arm in scores for seed in cfg.seeds], cfg.checkpoint_dir)
+def results(cfg):
+    """({arm: final_scores}, the real digits' scores or None) of the runs under cfg's directories."""
+    scores = {arm: final_scores(cfg, arm) for arm in arms()}
+    floor = compare.real_floor([config.run_name(run_config(arm, seed, cfg))
+                                for arm in scores for seed in cfg.seeds], cfg.checkpoint_dir)
+    return scores, floor
 
 
-def table(cfg, scores):
+def table(scores, floor):
     """Markdown: per arm, n and mean +- std over seeds of each column, then the floor."""
     lines = ['| arm | n | ' + ' | '.join(COLUMNS) + ' |',
              '| --- | ---: |' + ' ---: |' * len(COLUMNS)]
     for arm, by_seed in scores.items():
         cells = [utils.mean_std([s[k] for s in by_seed.values()]) for k in COLUMNS]
         lines.append(f'| {arm.label} | {len(by_seed)} | ' + ' | '.join(cells) + ' |')
-    floor = real_floor(cfg, scores)
     if floor:
         lines.append('| *real digits (floor)* | | ' + ' | '.join(
             f'{floor[k]:.3g}' for k in COLUMNS) + ' |')
@@ -136,23 +138,19 @@ def figure(scores, path, floor=None):
     utils.save_figure(fig, path)
 
 
-def page(cfg, scores):
+def page(scores, floor):
     return (f'# Mechanism arms after {BUDGET["epochs"]} epochs of {BUDGET["train_size"]:,} '
             f'digits\n\nMean +- std over seeds (n). Runs: `bash run_study.sh --list mechanism`.'
-            f'\n\n{table(cfg, scores)}\n')
-
-
-def all_scores(cfg):
-    return {arm: final_scores(cfg, arm) for arm in arms()}
+            f'\n\n{table(scores, floor)}\n')
 
 
 def draw(cfg):
     """--mode=mechanism: MECHANISM.md and mechanism.png in <out_dir>/mechanism/."""
-    scores = all_scores(cfg)
+    scores, floor = results(cfg)
     if not any(scores.values()):
         utils.fail(f'no mechanism run has reached epoch {BUDGET["epochs"]} under '
                    f'{cfg.checkpoint_dir} (bash run_study.sh mechanism trains them)')
     out = Path(cfg.out_dir) / 'mechanism'
-    utils.write_atomically(out / 'MECHANISM.md', lambda tmp: tmp.write_text(page(cfg, scores)))
-    figure(scores, out / 'mechanism.png', real_floor(cfg, scores))
+    utils.write_atomically(out / 'MECHANISM.md', lambda tmp: tmp.write_text(page(scores, floor)))
+    figure(scores, out / 'mechanism.png', floor)
     logging.info('Wrote %s', out)

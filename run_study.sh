@@ -36,13 +36,13 @@ grid() {
 merge() {
   # The small results of the grid's runs (never checkpoints) under results/<runs>/<run>/, then
   # the figures and tables from there, so that git holds everything they are drawn from.
-  local mechanism_runs runs_dir
+  local mechanism_runs runs_dir grid_of_run
   mechanism_runs=" $(python_lines 'mechanism.run_names()' | tr '\n' ' ') "
   runs_dir=results/runs; [[ $grid_name == mechanism ]] && runs_dir=results/mechanism/runs
   for run_dir in checkpoints/*_seed*/; do
     run=$(basename "$run_dir")
-    if [[ $mechanism_runs == *" $run "* ]]; then [[ $grid_name == mechanism ]] || continue
-    else [[ $grid_name == study ]] || continue; fi
+    [[ $mechanism_runs == *" $run "* ]] && grid_of_run=mechanism || grid_of_run=study
+    [[ $grid_of_run == "$grid_name" ]] || continue
     mkdir -p "$runs_dir/$run"
     cp "$run_dir"/{run.json,losses.csv,metrics.csv,gradients.csv,final.json,classifier.json} \
       "$runs_dir/$run/" 2>/dev/null || true

@@ -106,11 +106,12 @@ def end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir, final):
     grid = sample(eval_z(cfg, cfg.sample_size, z_set=0)).numpy()
     utils.save_grid(grid, Path(sample_dir) / f'epoch_{epoch:03d}.png')
     images = scores = None
+    metrics_due = scorer and epoch % cfg.eval_every == 0
     with logs.board.as_default(step=step):
         tf.summary.image('samples', utils.image_grid(grid)[None, ..., None], max_outputs=1)
-        if final or (scorer and epoch % cfg.eval_every == 0):
+        if final or metrics_due:
             images = generate(sample, eval_z(cfg, max(cfg.eval_n, FINAL_N)))
-        if scorer and epoch % cfg.eval_every == 0:
+        if metrics_due:
             scores = scorer.score(images[:cfg.eval_n])
             logs.metrics.write({'step': step, 'epoch': epoch, **scores})
             for name in metrics.HEADLINE:

@@ -1,13 +1,13 @@
 """The README's result tables are the committed tables, and those are what the code draws from
 the committed CSVs: a number in the README can always be traced back to a logged value."""
 import re
+
 import pytest
 
 import compare
 import config
 import gradcheck
 import mechanism
-import registry
 import toy
 import utils
 from conftest import ROOT
@@ -17,11 +17,7 @@ RESULTS = ROOT / 'results'
 
 def study_page(**settings):
     """RESULTS.md as `bash run_study.sh --merge` (or the README's compare command) draws it."""
-    cfg = config.Config(checkpoint_dir=str(RESULTS / 'runs'), **settings)
-    runs = {seed: {m: config.run_name(cfg.replace(seed=seed), model=m) for m in registry.MODELS}
-            for seed in cfg.seeds}
-    epochs = sorted({cfg.compare_epoch or cfg.epochs, *cfg.figure2_epochs})
-    return compare.results_page(runs, cfg.checkpoint_dir, epochs)
+    return compare.study_page(config.Config(checkpoint_dir=str(RESULTS / 'runs'), **settings))
 
 
 def regenerated():
@@ -40,7 +36,7 @@ def regenerated():
     runs = RESULTS / 'mechanism' / 'runs'
     if runs.exists():
         cfg = config.Config(seeds=mechanism.SEEDS, checkpoint_dir=str(runs))
-        pages[RESULTS / 'mechanism' / 'MECHANISM.md'] = mechanism.page(cfg, mechanism.all_scores(cfg))
+        pages[RESULTS / 'mechanism' / 'MECHANISM.md'] = mechanism.page(*mechanism.results(cfg))
     return pages
 
 
@@ -54,7 +50,7 @@ def test_committed_table_is_what_its_csvs_give(path):
 
 def tables(markdown):
     """Every block of consecutive table lines."""
-    return [block for block in re.findall(r'(?:^\|.*\|\n)+', markdown, flags=re.M)]
+    return re.findall(r'(?:^\|.*\|\n)+', markdown, flags=re.M)
 
 
 def test_readme_result_tables_are_committed_tables():
