@@ -79,6 +79,7 @@ class Config:
     gradcheck_steps: tuple = (0, 10, 100, 500)
     gradcheck_data: str = 'images'
     gradcheck_lams: tuple = (0.5, 5.0, 50.0)
+    gradcheck_discriminators: tuple = ('gan', 'wgan', 'wgan_gp', 'lsgan')
     toy_data: str = 'ring8'
     toy_steps: int = 5000
     compare_epoch: int = 0

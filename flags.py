@@ -116,6 +116,8 @@ flags.DEFINE_enum('gradcheck_data', D.gradcheck_data, ('images', 'ring8', 'disjo
                   'toy.py with its MLPs.')
 flags.DEFINE_list('gradcheck_lams', [f'{x:g}' for x in D.gradcheck_lams], 'gradcheck and toy: '
                   'the lambdas of lsgan_reg compared with lsgan.')
+flags.DEFINE_list('gradcheck_discriminators', list(D.gradcheck_discriminators), 'gradcheck: the '
+                  'kinds of D trained against the frozen G (each measures its own G losses).')
 flags.DEFINE_enum('toy_data', D.toy_data, ('ring8', 'disjoint'), 'toy: eight Gaussians on a ring '
                   '(Mao et al. 2017, sec. 4.3), or points on a segment far from where G starts.')
 flags.DEFINE_integer('toy_steps', D.toy_steps, 'toy: training steps of each 2-D GAN.')
@@ -140,6 +142,10 @@ flags.register_validator('seeds', lambda v: all(s.isdigit() for s in v),
                          message='--seeds must be a comma-separated list of integers')
 flags.register_validator('gradcheck_steps', lambda v: all(k.isdigit() for k in v),
                          message='--gradcheck_steps must be a comma-separated list of integers >= 0')
+flags.register_validator('gradcheck_discriminators',
+                         lambda v: v and set(v) <= set(config.Config.gradcheck_discriminators),
+                         message='--gradcheck_discriminators must be a comma-separated list of: '
+                                 + ', '.join(config.Config.gradcheck_discriminators))
 flags.register_validator('gradcheck_lams', lambda v: all(_non_negative_number(x) for x in v),
                          message='--gradcheck_lams must be a comma-separated list of numbers >= 0')
 flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
@@ -218,6 +224,6 @@ def to_config(f=FLAGS):
     """The Config of the parsed flags (protocol and architecture defaults resolved)."""
     values = {field: f[field].value for field in config.Config.__dataclass_fields__}
     for name, kind in (('seeds', int), ('gradcheck_steps', int), ('figure2_epochs', int),
-                       ('gradcheck_lams', float)):
+                       ('gradcheck_lams', float), ('gradcheck_discriminators', str)):
         values[name] = tuple(kind(x) for x in values[name])
     return config.Config(**values)

@@ -91,18 +91,19 @@ def toy_problem(cfg):
 
 
 def generator_losses(cfg, settings):
-    """The experiment: each kind of D, and the G losses measured against it ({name: config
-    whose G objective it is})."""
+    """The experiment: each kind of D in --gradcheck_discriminators, and the G losses measured
+    against it ({name: config whose G objective it is})."""
     def of(model_name, **more):
         return cfg.for_model(model_name, **settings, **more)
 
-    return {
+    losses = {
         'gan': {'gan_minimax': of('gan', gan_loss='minimax'), 'gan_ns': of('gan', gan_loss='ns')},
         'wgan': {'wgan': of('wgan')},
         'wgan_gp': {'wgan_gp': of('wgan_gp')},
         'lsgan': {'lsgan': of('lsgan'), **{f'lsgan_reg_lam{lam:g}': of('lsgan_reg', lam=lam)
                                            for lam in cfg.gradcheck_lams}},
     }
+    return {d_model: losses[d_model] for d_model in cfg.gradcheck_discriminators}
 
 
 def mean_gap_magnitude(D, f_real, f_fake, slope=model.LRELU_SLOPE):

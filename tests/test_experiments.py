@@ -107,15 +107,17 @@ def test_gradcheck_under_the_paper_protocol(run_main, tmp_path):
 
 def test_gradcheck_with_changed_d_settings_writes_its_own_files(run_main, tmp_path):
     """--critic_norm and --lr reach every D, name the output files (not mixing with the default
-    measurement), and --run_name picks the trained G."""
+    measurement), --run_name picks the trained G and --gradcheck_discriminators the kinds of D."""
     out = tmp_path / 'results'
     run_main('--model=lsgan', '--max_steps=1', '--batch_size=8')
     run_main('--mode=gradcheck', '--model=lsgan', '--batch_size=8', '--gradcheck_steps=0,1',
              '--gradcheck_lams=0', '--seeds=0', '--critic_norm=none', '--lr=0.001',
-             '--run_name=lsgan_a-1_b1_c0_n1000_seed0', f'--out_dir={out}')
+             '--gradcheck_discriminators=lsgan,wgan', '--run_name=lsgan_a-1_b1_c0_n1000_seed0',
+             f'--out_dir={out}')
     rows = rows_of(out / 'gradcheck' / 'gradcheck_lr0.001_critic_norm-none.csv')
     assert {r['g_state'] for r in rows} == {'at initialisation',
                                             'trained (lsgan_a-1_b1_c0_n1000_seed0)'}
+    assert {r['d_model'] for r in rows} == {'lsgan', 'wgan'}
     assert all(r['d_gap_magnitude'] for r in rows)
     assert 'share of the gap' in (out / 'gradcheck' / 'gradcheck_lr0.001_critic_norm-none.md').read_text()
 

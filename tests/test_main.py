@@ -74,6 +74,7 @@ def test_bad_flag_exits_2_with_one_line(run_main):
     (['--train_size=-5'], '--train_size must be >= 0'),
     (['--precision=mixed', '--xla'], 'drop --xla'),
     (['--arch=vgg'], 'value should be one of'),
+    (['--gradcheck_discriminators=lsgan,began'], '--gradcheck_discriminators must be'),
     (['--lr=nan'], '--lr must be a positive number'),
     (['--sample_dir={a_file}/samples'], 'must be writable'),
 ])
