@@ -152,8 +152,7 @@ class Scorer:
         return {'fid': frechet_distance(as64.mean(0), np.cov(as64, rowvar=False),
                                         self.mu_test, self.sigma_test),
                 'classifier_score': classifier_score(probs),
-                **precision_recall(self.test_features, features, PR_K, self.test_radii[PR_K]),
-                **density_coverage(self.test_features, features, DC_K, self.test_radii[DC_K]),
+                **manifold_metrics(self.test_features, features, real_radii=self.test_radii),
                 'classes_covered': classes_covered(hist),
                 'kl_uniform': kl_to_uniform(hist),
                 **{f'class_{k}': float(share) for k, share in enumerate(hist)}}
@@ -178,36 +177,34 @@ def kth_neighbour_distance(points, k):
     return radii
 
 
-def _inside_counts(points, centres, radii):
-    """For each point, how many of the balls B(centres_i, radii_i) contain it."""
-    counts = np.zeros(len(points), np.int64)
-    for start, distances in _distance_chunks(points, centres):
-        counts[start:start + len(distances)] = np.sum(distances <= radii[None, :], axis=1)
-    return counts
+def manifold_metrics(real, fake, pr_k=PR_K, dc_k=DC_K, real_radii=None):
+    """Quality and coverage apart, from one pass over the fake-to-real distances:
 
+    - improved precision and recall (Kynkaanniemi et al. 2019, k = pr_k): the share of
+      generated points inside the real manifold (the union of the real points' k-NN balls),
+      and the share of real points inside the generated manifold;
+    - density and coverage (Naeem et al. 2020, k = dc_k): the mean number of real k-NN balls
+      holding a generated point, divided by k (1 when the two sets are alike, above 1 where
+      the generated points crowd into dense real regions), and the share of real points
+      whose k-NN ball holds at least one generated point.
 
-def precision_recall(real, fake, k, real_radii=None):
-    """Improved precision and recall (Kynkaanniemi et al. 2019): the share of generated points
-    inside the real manifold (the union of k-NN balls of the real points), and the share of
-    real points inside the generated manifold."""
-    real_radii = kth_neighbour_distance(real, k) if real_radii is None else real_radii
-    fake_radii = kth_neighbour_distance(fake, k)
-    return {'precision': float(np.mean(_inside_counts(fake, real, real_radii) > 0)),
-            'recall': float(np.mean(_inside_counts(real, fake, fake_radii) > 0))}
-
-
-def density_coverage(real, fake, k, real_radii=None):
-    """Density and coverage (Naeem et al. 2020): density = the mean number of real k-NN balls
-    holding a generated point, divided by k (1 when the two sets are alike, above 1 where the
-    generated points crowd into dense real regions); coverage = the share of real points whose
-    k-NN ball holds at least one generated point."""
-    real_radii = kth_neighbour_distance(real, k) if real_radii is None else real_radii
-    density = _inside_counts(fake, real, real_radii).sum() / (k * len(fake))
-    covered = np.zeros(len(real), bool)
-    for start, distances in _distance_chunks(real, fake):
+    `real_radii`: {k: kth_neighbour_distance(real, k)}, computed here when not given."""
+    real_radii = real_radii or {k: kth_neighbour_distance(real, k) for k in (pr_k, dc_k)}
+    fake_radii = kth_neighbour_distance(fake, pr_k)
+    in_real_manifold = np.zeros(len(fake), bool)
+    real_balls_holding = np.zeros(len(fake), np.int64)
+    in_fake_manifold = np.zeros(len(real), bool)
+    nearest_fake = np.full(len(real), np.inf, np.float32)
+    for start, distances in _distance_chunks(fake, real):  # rows: fake points, columns: real
         rows = slice(start, start + len(distances))
-        covered[rows] = np.min(distances, axis=1) <= real_radii[rows]
-    return {'density': float(density), 'coverage': float(covered.mean())}
+        in_real_manifold[rows] = np.any(distances <= real_radii[pr_k][None, :], axis=1)
+        real_balls_holding[rows] = np.sum(distances <= real_radii[dc_k][None, :], axis=1)
+        in_fake_manifold |= np.any(distances <= fake_radii[rows, None], axis=0)
+        nearest_fake = np.minimum(nearest_fake, distances.min(axis=0))
+    return {'precision': float(in_real_manifold.mean()),
+            'recall': float(in_fake_manifold.mean()),
+            'density': float(real_balls_holding.sum() / (dc_k * len(fake))),
+            'coverage': float(np.mean(nearest_fake <= real_radii[dc_k]))}
 
 
 def psd_sqrt(matrix):

@@ -54,21 +54,19 @@ def test_collapsed_and_balanced_histograms():
 
 def test_precision_recall_density_coverage_of_identical_sets():
     points = np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32)
-    pr = metrics.precision_recall(points, points, k=3)
-    dc = metrics.density_coverage(points, points, k=5)
-    assert pr == {'precision': 1.0, 'recall': 1.0}
-    assert dc['coverage'] == 1.0
+    found = metrics.manifold_metrics(points, points, pr_k=3, dc_k=5)
+    assert (found['precision'], found['recall'], found['coverage']) == (1.0, 1.0, 1.0)
     # Each point lies in its own ball and in those of the neighbours that count it among their
     # k nearest: on average k + 1 balls, so density (k + 1) / k.
-    assert dc['density'] == pytest.approx(6 / 5, rel=1e-6)
+    assert found['density'] == pytest.approx(6 / 5, rel=1e-6)
 
 
 def test_disjoint_sets_score_zero():
     rng = np.random.default_rng(3)
     real = rng.normal(size=(200, 4)).astype(np.float32)
     fake = real + 100.0
-    assert metrics.precision_recall(real, fake, k=3) == {'precision': 0.0, 'recall': 0.0}
-    assert metrics.density_coverage(real, fake, k=5) == {'density': 0.0, 'coverage': 0.0}
+    assert metrics.manifold_metrics(real, fake) == {'precision': 0.0, 'recall': 0.0,
+                                                     'density': 0.0, 'coverage': 0.0}
 
 
 def test_a_subset_is_precise_but_does_not_recall_or_cover():
@@ -77,10 +75,35 @@ def test_a_subset_is_precise_but_does_not_recall_or_cover():
     left, right = rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) + 50.0
     real = np.concatenate([left, right]).astype(np.float32)
     fake = left.astype(np.float32)
-    pr = metrics.precision_recall(real, fake, k=3)
-    dc = metrics.density_coverage(real, fake, k=5)
-    assert pr['precision'] == 1.0 and pr['recall'] == pytest.approx(0.5)
-    assert dc['coverage'] == pytest.approx(0.5)
+    found = metrics.manifold_metrics(real, fake, pr_k=3, dc_k=5)
+    assert found['precision'] == 1.0 and found['recall'] == pytest.approx(0.5)
+    assert found['coverage'] == pytest.approx(0.5)
+
+
+def test_manifold_metrics_match_their_definitions_on_the_full_distance_matrix():
+    """The one chunked pass against the four definitions written out on the whole matrix, on
+    sets larger than one chunk and partly overlapping."""
+    rng = np.random.default_rng(6)
+    real = rng.normal(size=(1300, 5)).astype(np.float32)
+    fake = (rng.normal(size=(1100, 5)) * 1.3 + 0.4).astype(np.float32)
+
+    def distances(a, b):
+        return np.sqrt(((a[:, None].astype(np.float64) - b[None]) ** 2).sum(-1))
+
+    def radii(points, k):  # the point itself is the first of its k + 1 nearest
+        return np.sort(distances(points, points), axis=1)[:, k]
+
+    fake_to_real = distances(fake, real)
+    expected = {
+        'precision': np.mean(np.any(fake_to_real <= radii(real, 3)[None], axis=1)),
+        'recall': np.mean(np.any(fake_to_real.T <= radii(fake, 3)[None], axis=1)),
+        'density': np.sum(fake_to_real <= radii(real, 5)[None]) / (5 * len(fake)),
+        'coverage': np.mean(fake_to_real.min(axis=0) <= radii(real, 5)),
+    }
+    found = metrics.manifold_metrics(real, fake, pr_k=3, dc_k=5)
+    assert 0.05 < expected['precision'] < 0.95 and 0.05 < expected['coverage'] < 0.95
+    for name, value in expected.items():
+        assert found[name] == pytest.approx(value, abs=2e-3), name
 
 
 def test_chunked_neighbour_distances_match_a_direct_computation():
