@@ -220,6 +220,14 @@ def parse_or_exit(argv):
         utils.fail(error)
 
 
+def config_of(argv):
+    """The Config of a command line (argv[0] is the program), leaving FLAGS unparsed."""
+    try:
+        return to_config(parse_or_exit(argv) and FLAGS)
+    finally:
+        FLAGS.unparse_flags()
+
+
 def to_config(f=FLAGS):
     """The Config of the parsed flags (protocol and architecture defaults resolved)."""
     values = {field: f[field].value for field in config.Config.__dataclass_fields__}

@@ -25,6 +25,13 @@ python_lines() {  # the printed lines of a Python expression, without TensorFlow
   python -c "import mechanism, registry; print(*($1), sep='\n')" 2>/dev/null
 }
 
+unfinished_count() {  # how many of the given grid lines name a run that has not trained to its end
+  printf '%s\n' "$@" | python -c "
+import sys, flags, train
+print(sum(not train.finished(flags.config_of(['main.py', *line.split(), *sys.argv[1:]]))
+          for line in sys.stdin.read().splitlines()))" "${extra[@]}" 2>/dev/null
+}
+
 grid() {
   if [[ $grid_name == mechanism ]]; then python_lines 'mechanism.grid_lines()'; return; fi
   for model in $(python_lines 'registry.MODELS'); do echo "--model=$model --seed=0"; done
@@ -60,16 +67,23 @@ case $action in
   run)
     mkdir -p logs
     mapfile -t lines < <(grid)
-    started=$(date +%s); done_runs=0
+    to_train=$(unfinished_count "${lines[@]}")
+    started=$(date +%s); done_runs=0; trained=0; training_secs=0
     for line in "${lines[@]}"; do
-      now=$(date +%s); elapsed=$((now - started))
-      eta=""
-      if ((done_runs > 0)); then eta=", about $(( elapsed / done_runs * (${#lines[@]} - done_runs) / 60 )) min left"; fi
-      echo "== [$((done_runs + 1))/${#lines[@]}] $line  (study: $((elapsed / 60)) min so far$eta)"
+      eta=""  # from the runs trained in this invocation; finished runs are skipped in seconds
+      if ((trained > 0)); then
+        eta=", about $(( training_secs / trained * (to_train - trained) / 60 )) min left for $((to_train - trained)) runs"
+      fi
+      echo "== [$((done_runs + 1))/${#lines[@]}] $line  (study: $((($(date +%s) - started) / 60)) min so far$eta)"
       log="logs/$(echo "$line" | tr -d ' -' | tr '=' '_').log"
+      run_started=$(date +%s)
       # shellcheck disable=SC2086
       python main.py $line "${extra[@]}" 2>&1 | tee -a "$log" |
-        grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' || true
+        grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' |
+        tee logs/runner_last.txt || true
+      if ! grep -q 'nothing to do' logs/runner_last.txt; then
+        trained=$((trained + 1)); training_secs=$((training_secs + $(date +%s) - run_started))
+      fi
       done_runs=$((done_runs + 1))
     done
     merge ;;

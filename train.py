@@ -134,6 +134,23 @@ def finish_run(cfg, sample, scorer, images, scores, ckpt_dir, sample_dir, step):
                                lambda tmp: tmp.write_text(json.dumps(record, indent=1) + '\n'))
 
 
+def total_steps(cfg, steps_per_epoch):
+    """The step a run ends at: --epochs, or --max_steps if it comes first."""
+    steps = cfg.epochs * steps_per_epoch
+    return min(steps, cfg.max_steps) if cfg.max_steps else steps
+
+
+def finished(cfg):
+    """Whether the run `cfg` names has a checkpoint at its last step (checkpoints are numbered
+    by step); a larger --epochs or --max_steps makes a finished run unfinished again."""
+    ckpt_dir = Path(cfg.checkpoint_dir) / config.run_name(cfg)
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    if not latest:
+        return False
+    steps_per_epoch = json.loads((ckpt_dir / 'run.json').read_text())['steps_per_epoch']
+    return int(latest.rsplit('-', 1)[1]) >= total_steps(cfg, steps_per_epoch)
+
+
 class Progress:
     """Progress lines with the recent rate and the time left for the run."""
 
@@ -174,13 +191,11 @@ def train(cfg):
 def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in):
     state = restore_state(cfg, ckpt_dir)
     step = int(state.step)  # the one step counter; state.step follows it at each save
-    total_steps = cfg.epochs * steps_per_epoch
-    if cfg.max_steps:
-        total_steps = min(total_steps, cfg.max_steps)
+    last_step = total_steps(cfg, steps_per_epoch)
     if state.manager.latest_checkpoint:
         logging.info('Resuming %s from step %d (epoch %d, batch %d of %d).', run, step,
                      step // steps_per_epoch + 1, step % steps_per_epoch, steps_per_epoch)
-    if step >= total_steps:
+    if step >= last_step:
         logging.info('%s already trained for %d steps: nothing to do.', run, step)
         return
 
@@ -210,12 +225,12 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
         state.manager.save(checkpoint_number=step)
 
     batches = iter(data.training_batches(images, cfg.batch_size, cfg.seed,
-                                         step, total_steps - step))
+                                         step, last_step - step))
     start, started, in_steps = step, time.perf_counter(), 0.0
-    progress = Progress(step, total_steps)
-    while step < total_steps:
+    progress = Progress(step, last_step)
+    while step < last_step:
         epoch = step // steps_per_epoch + 1
-        epoch_end = min(epoch * steps_per_epoch, total_steps)
+        epoch_end = min(epoch * steps_per_epoch, last_step)
         while step < epoch_end:
             step_started = time.perf_counter()
             out = training.take_step(train_step, cfg, schedule, next(batches), step + 1)

@@ -26,8 +26,17 @@ def test_xla_step_runs(run_main, tmp_path):
 
 
 def test_rerun_resumes_at_the_next_epoch(run_main, tmp_path):
+    import train
+
+    def finished(*args):  # as run_study.sh asks it of a grid line
+        return train.finished(flags.config_of(['main.py', '--train_size=1000', '--batch_size=500',
+                                               f'--checkpoint_dir={tmp_path / "ckpt"}', *args]))
+
     samples = tmp_path / 'samples' / RUN['lsgan_reg']
+    assert not finished('--epochs=1')
     run_main('--epochs=1', '--batch_size=500')  # 1,000 images: 2 steps per epoch
+    assert finished('--epochs=1') and finished('--epochs=2', '--max_steps=2')
+    assert not finished('--epochs=2') and not finished('--epochs=1', '--seed=1')
     first_grid = (samples / 'epoch_001.png').read_bytes()
     second = run_main('--epochs=2', '--batch_size=500')
     assert f'Resuming {RUN["lsgan_reg"]} from step 2 (epoch 2, batch 0 of 2)' in second.stderr
@@ -36,6 +45,7 @@ def test_rerun_resumes_at_the_next_epoch(run_main, tmp_path):
     rows = list(csv.DictReader((tmp_path / 'ckpt' / RUN['lsgan_reg'] / 'losses.csv').open()))
     assert [(r['step'], r['epoch']) for r in rows] == [('1', '1'), ('2', '1'), ('3', '2'), ('4', '2')]
     assert 'nothing to do' in run_main('--epochs=2', '--batch_size=500').stderr
+    assert finished('--epochs=2')
     with (samples / 'final_1000.npz').open('rb') as file:  # the finished run's samples
         import numpy as np
         final = np.load(file)['x']
