@@ -45,6 +45,21 @@ def test_regulariser_treats_real_mean_as_constant():
     assert tape.gradient(penalty, d_real) is None
 
 
+@pytest.mark.parametrize('a,b,c,lam', [(-1, 1, 0, 0.5), (-1, 1, 0, 5), (-1, 1, 1, 0.5), (0, 1, 1, 2)])
+def test_at_the_optimal_discriminator_the_regulariser_only_rescales_the_gradient(a, b, c, lam):
+    """Where D gives a on every generated and b on every real sample, both terms' gradients with
+    respect to the D(G(z)) are constant vectors: (a - c)/n and 2 lambda (a - b)/n. Their sum is
+    LSGAN's gradient times 1 + 2 lambda (b - a)/(c - a), the same direction (what the
+    near-optimal gradcheck measures: 1 + 4 lambda at the slides' targets)."""
+    d_real, d_fake = tf.fill([16, 1], float(b)), tf.fill([16, 1], float(a))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(d_fake)
+        plain = losses.lsgan_generator_loss(d_fake, c)
+        regularised = losses.lsgan_reg_generator_loss(d_real, d_fake, c, lam)
+    ratio = tape.gradient(regularised, d_fake).numpy() / tape.gradient(plain, d_fake).numpy()
+    np.testing.assert_allclose(ratio, 1 + 2 * lam * (b - a) / (c - a), rtol=1e-6)
+
+
 def test_lambda_zero_is_lsgan():
     assert float(losses.lsgan_reg_generator_loss(D_REAL, D_FAKE, 0.0, 0.0)) == pytest.approx(
         float(losses.lsgan_generator_loss(D_FAKE, 0.0)))
