@@ -195,8 +195,9 @@ def gap_share(row):
 
 def summary_table(rows, d_steps):
     """Markdown: per G state, mean +- std over seeds of each loss's gradient norm at each K,
-    then each D's ||grad_x D|| at each K and, at the largest K, its mean outputs and the share
-    of their gap carried by mean |y| (mean_gap_magnitude), where measured."""
+    then each D's ||grad_x D|| at each K and, at the largest K, its mean outputs, its loss (how
+    close it is to its optimum) and the share of their gap carried by mean |y|
+    (mean_gap_magnitude), where measured."""
     lines = ['# Generator gradient norm as D approaches its optimum', '',
              f'||grad_theta_G L_G|| on a fixed set of {EVAL_BATCHES} training batches of real '
              'samples and z, G frozen, after K steps of a fresh D of the matching kind; mean +- '
@@ -216,14 +217,15 @@ def summary_table(rows, d_steps):
         d_side = one_row_per_discriminator(mine)
         with_gap = any(r.get('d_gap_magnitude') for r in d_side)
         gap_header = ' share of the gap through mean abs(y) |' if with_gap else ''
-        lines += ['', f'| D: mean norm of grad_x D(G(z)) at | {header} | mean D(x) | mean D(G(z)) |'
-                  + gap_header, '| --- |' + ' ---: |' * (len(d_steps) + 2 + with_gap)]
+        lines += ['', f'| D: mean norm of grad_x D(G(z)) at | {header} | mean D(x) | mean D(G(z)) '
+                  '| D loss |' + gap_header, '| --- |' + ' ---: |' * (len(d_steps) + 3 + with_gap)]
         for d_model in dict.fromkeys(r['d_model'] for r in d_side):
             of_d = [r for r in d_side if r['d_model'] == d_model]
             last = [r for r in of_d if int(r['d_steps']) == d_steps[-1]]
             cells = [utils.mean_std([r['d_grad_x_norm'] for r in of_d if int(r['d_steps']) == k])
                      for k in d_steps]
-            cells += [utils.mean_std([r[name] for r in last]) for name in ('d_real_mean', 'd_fake_mean')]
+            cells += [utils.mean_std([r[name] for r in last])
+                      for name in ('d_real_mean', 'd_fake_mean', 'd_loss')]
             if with_gap:
                 cells.append(utils.mean_std([gap_share(r) for r in last if r.get('d_gap_magnitude')]))
             lines.append(f'| {d_model} | ' + ' | '.join(cells) + ' |')
