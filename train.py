@@ -266,5 +266,6 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
     logs.close()
     elapsed = time.perf_counter() - started
     logging.info('Finished %s: %d steps in %s this invocation, %.1f%% of it outside the '
-                 'training steps (data, grids, metrics, checkpoints, logs).', run,
-                 step - start, utils.duration(elapsed), 100 * (1 - in_steps / elapsed))
+                 'training steps (data, grids, metrics, checkpoints, logs); peak RSS %.2f GB.',
+                 run, step - start, utils.duration(elapsed), 100 * (1 - in_steps / elapsed),
+                 utils.peak_rss_gb())

@@ -3,6 +3,7 @@ import csv
 import json
 import math
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -159,6 +160,11 @@ def restore_newest_readable(manager):
     if manager.checkpoints:
         raise RuntimeError(f'no readable checkpoint in {manager.directory}')
     return None
+
+
+def peak_rss_gb():
+    """This process's peak resident memory so far, in GB (10^9 bytes; Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def duration(seconds):

@@ -1,6 +1,7 @@
 """main.py end to end (subprocesses, tiny widths, the embedded data) and its flag checking."""
 import csv
 import json
+import re
 
 import pytest
 
@@ -40,6 +41,7 @@ def test_rerun_resumes_at_the_next_epoch(run_main, tmp_path):
     first_grid = (samples / 'epoch_001.png').read_bytes()
     second = run_main('--epochs=2', '--batch_size=500')
     assert f'Resuming {RUN["lsgan_reg"]} from step 2 (epoch 2, batch 0 of 2)' in second.stderr
+    assert re.search(r'Finished .* peak RSS \d+\.\d\d GB', second.stderr)
     assert (samples / 'epoch_001.png').read_bytes() == first_grid  # epoch 1 was not redone
     assert (samples / 'epoch_002.png').exists()
     rows = list(csv.DictReader((tmp_path / 'ckpt' / RUN['lsgan_reg'] / 'losses.csv').open()))

@@ -85,3 +85,12 @@ def test_run_lock_refuses_a_second_process_and_takes_over_a_dead_ones(tmp_path, 
 
 def test_duration_reads_as_a_person_would():
     assert [utils.duration(s) for s in (5, 65, 3725)] == ['5 s', '1 min 05 s', '1 h 02 min']
+
+
+def test_peak_rss_is_the_kernels_high_water_mark():
+    """Against Linux's own count (VmHWM in /proc/self/status, kB), after holding ~200 MB."""
+    held = np.ones(50_000_000, np.float32)  # 200 MB, touched
+    high_water_kb = next(int(line.split()[1]) for line in open('/proc/self/status')
+                         if line.startswith('VmHWM:'))
+    assert utils.peak_rss_gb() == pytest.approx(high_water_kb * 1024 / 1e9, rel=0.02)
+    assert utils.peak_rss_gb() > held.nbytes / 1e9
