@@ -71,6 +71,7 @@ class Config:
     keep_checkpoints: int = 3
     checkpoint_every: int = 500
     deterministic: bool = False
+    threads: int = 0  # 0: TensorFlow's default, every core this process may run on
     # Other modes.
     n: int = 10000
     out: str = 'samples.npz'

@@ -103,6 +103,9 @@ flags.DEFINE_integer('checkpoint_every', D.checkpoint_every, 'Also checkpoint ev
                      'steps within an epoch (0: only at epoch ends).')
 flags.DEFINE_boolean('deterministic', D.deterministic, 'Turn on TensorFlow\'s op determinism: the '
                      'same seed then gives bit-identical runs on the same machine and thread count.')
+flags.DEFINE_integer('threads', D.threads, 'CPU threads of each TensorFlow op and between ops '
+                     '(0: every core this process may run on). Runs sharing a machine should split '
+                     'its cores, e.g. --threads=2 for each of 4 runs on 8 cores.')
 flags.DEFINE_integer('n', D.n, 'generate: how many samples.')
 flags.DEFINE_string('out', D.out, 'generate: the .npz file written (uint8, key x).')
 flags.DEFINE_string('out_dir', D.out_dir, 'compare, gradcheck, toy: where figures and tables go.')
@@ -151,7 +154,7 @@ flags.register_validator('gradcheck_lams', lambda v: all(_non_negative_number(x)
 flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
                          message='--figure2_epochs must be a comma-separated list of epochs >= 1')
 for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every', 'grad_every',
-              'train_size'):
+              'train_size', 'threads'):
     flags.register_validator(_name, lambda v: v >= 0, message=f'--{_name} must be >= 0')
 for _name in ('lr', 'clip', 'gp_lambda', 'rms_epsilon'):
     flags.register_validator(_name, lambda v: v is None or (v > 0 and math.isfinite(v)),
@@ -218,6 +221,17 @@ def parse_or_exit(argv):
         return FLAGS(argv)
     except flags.Error as error:
         utils.fail(error)
+
+
+def threads_of(argv):
+    """--threads of a command line, read ahead of the full parse (which reports bad flags)."""
+    try:
+        FLAGS(argv, known_only=True)
+        return FLAGS.threads
+    except flags.Error:
+        return 0
+    finally:
+        FLAGS.unparse_flags()
 
 
 def config_of(argv):

@@ -32,8 +32,19 @@ def _import_tensorflow_quietly():
     import tensorflow  # noqa: F401  cached, or raises its real error now
 
 
+def _set_threads(threads):
+    """TensorFlow fixes its thread pools when its runtime starts, which importing TensorLayer
+    does: --threads is applied before the modules below are imported."""
+    import tensorflow as tf
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 if __name__ == '__main__':
     _import_tensorflow_quietly()
+    import flags
+    _set_threads(flags.threads_of(sys.argv))
 
 from absl import app, logging  # noqa: E402
 

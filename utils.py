@@ -184,8 +184,9 @@ def device_line():
     gpus = tf.config.list_physical_devices('GPU')
     if gpus:
         return f'GPU ({len(gpus)} visible)'
-    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    return f'CPU ({os.cpu_count()} cores, {threads} threads)'
+    cores = len(os.sched_getaffinity(0))  # what this process may use (taskset, Slurm)
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or cores
+    return f'CPU ({cores} cores, {threads} threads)'
 
 
 class RunLock:

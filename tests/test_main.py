@@ -21,6 +21,11 @@ def test_one_batch_run_writes_a_grid_and_a_checkpoint(run_main, tmp_path, model)
     assert len(rows) == 1 and float(rows[0]['d_loss']) > 0
 
 
+def test_threads_flag_sets_tensorflows_thread_pools(run_main):
+    done = run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', '--threads=1')
+    assert 'CPU (' in done.stderr and ', 1 threads)' in done.stderr
+
+
 def test_xla_step_runs(run_main, tmp_path):
     run_main('--model=lsgan_reg', '--max_steps=1', '--batch_size=8', '--xla')
     assert (tmp_path / 'samples' / RUN['lsgan_reg'] / 'epoch_001.png').exists()
@@ -84,6 +89,7 @@ def test_bad_flag_exits_2_with_one_line(run_main):
     (['--label_smoothing=0.1'], 'apply to --model=improved_gan only'),
     (['--checkpoint_every=-1'], '--checkpoint_every must be >= 0'),
     (['--train_size=-5'], '--train_size must be >= 0'),
+    (['--threads=-1'], '--threads must be >= 0'),
     (['--precision=mixed', '--xla'], 'drop --xla'),
     (['--arch=vgg'], 'value should be one of'),
     (['--gradcheck_discriminators=lsgan,began'], '--gradcheck_discriminators must be'),
