@@ -234,21 +234,21 @@ def summary_table(rows, d_steps):
 
 
 def figure(rows, d_steps, path):
-    """Per G state, each G loss's gradient norm after K steps of D relative to its value at
-    K = 0 (mean over seeds, min-max bars), and ||grad_x D|| at generated images."""
+    """Per G state, each G loss's gradient norm after K steps of D (mean over seeds, min-max
+    bars; on the log scale a constant rescaling of a gradient shifts its curve without changing
+    its shape), and ||grad_x D|| at generated images."""
     g_states = list(dict.fromkeys(row['g_state'] for row in rows))
     fig, axes = plt.subplots(2, len(g_states), figsize=(6 * len(g_states), 8), squeeze=False,
                              layout='constrained')
     for column, g_state in enumerate(g_states):
         mine = [row for row in rows if row['g_state'] == g_state]
         for loss in dict.fromkeys(row['loss'] for row in mine):
-            _plot_mean_over_seeds(axes[0, column], mine, d_steps, loss, 'loss', 'g_grad_norm',
-                                  relative=True)
+            _plot_mean_over_seeds(axes[0, column], mine, d_steps, loss, 'loss', 'g_grad_norm')
         d_side = one_row_per_discriminator(mine)
         for d_model in dict.fromkeys(row['d_model'] for row in d_side):
             _plot_mean_over_seeds(axes[1, column], d_side, d_steps, d_model, 'd_model',
                                   'd_grad_x_norm')
-        axes[0, column].set_title(f'G {g_state}:\n||grad_G L_G|| after K steps of D / at K=0',
+        axes[0, column].set_title(f'G {g_state}:\n||grad_G L_G|| after K steps of D',
                                   fontsize=10)
         axes[1, column].set_title('mean ||grad_x D|| at generated images', fontsize=10)
         for ax in axes[:, column]:
@@ -259,7 +259,7 @@ def figure(rows, d_steps, path):
     utils.save_figure(fig, path)
 
 
-def _plot_mean_over_seeds(ax, rows, d_steps, name, key, value, relative=False):
+def _plot_mean_over_seeds(ax, rows, d_steps, name, key, value):
     """One line: rows[key] == name, `value` against K, mean over seeds with min-max bars."""
     by_seed = {}
     for row in rows:
@@ -269,8 +269,6 @@ def _plot_mean_over_seeds(ax, rows, d_steps, name, key, value, relative=False):
                        if all(k in seed_values for k in d_steps)])
     if not len(curves):
         return
-    if relative:
-        curves = curves / curves[:, :1]
     mean = curves.mean(0)
     ax.errorbar(d_steps, mean, yerr=[mean - curves.min(0), curves.max(0) - mean], marker='o',
                 capsize=3, label=f'{name} (n={len(curves)})')
