@@ -240,7 +240,8 @@ def training_batches(images, batch_size, seed, first_step, n_steps):
     twice that while it is made) would be the largest array of a run. Each epoch is one pass
     over the in-memory images in a fresh order that is a pure function of (seed, epoch), so a
     run resumed at any step sees exactly the batches it would have seen. The last partial batch
-    of an epoch is dropped: every step has the same shape and the step function never retraces. Build it once, before the training step is traced:
+    of an epoch is dropped: every step has the same shape and the step function never retraces.
+    Build it once, before the training step is traced:
     creating a tf.data pipeline in a process with many traced functions copies TensorFlow's
     whole function library, which took about 30 s per epoch here.
     """

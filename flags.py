@@ -237,7 +237,8 @@ def threads_of(argv):
 def config_of(argv):
     """The Config of a command line (argv[0] is the program), leaving FLAGS unparsed."""
     try:
-        return to_config(parse_or_exit(argv) and FLAGS)
+        parse_or_exit(argv)
+        return to_config()
     finally:
         FLAGS.unparse_flags()
 

@@ -25,11 +25,12 @@ python_lines() {  # the printed lines of a Python expression, without TensorFlow
   python -c "import mechanism, registry; print(*($1), sep='\n')" 2>/dev/null
 }
 
-unfinished_count() {  # how many of the given grid lines name a run that has not trained to its end
+unfinished() {  # for each given grid line, 1 if its run has not trained to its end, else 0
   printf '%s\n' "$@" | python -c "
 import sys, flags, train
-print(sum(not train.finished(flags.config_of(['main.py', *line.split(), *sys.argv[1:]]))
-          for line in sys.stdin.read().splitlines()))" "${extra[@]}" 2>/dev/null
+for line in sys.stdin.read().splitlines():
+    print(int(not train.finished(flags.config_of(['main.py', *line.split(), *sys.argv[1:]]))))
+" "${extra[@]}" 2>/dev/null
 }
 
 grid() {
@@ -67,7 +68,8 @@ case $action in
   run)
     mkdir -p logs
     mapfile -t lines < <(grid)
-    to_train=$(unfinished_count "${lines[@]}")
+    mapfile -t to_do < <(unfinished "${lines[@]}")
+    to_train=0; for flag in "${to_do[@]}"; do to_train=$((to_train + flag)); done
     started=$(date +%s); done_runs=0; trained=0; training_secs=0
     for line in "${lines[@]}"; do
       eta=""  # from the runs trained in this invocation; finished runs are skipped in seconds
@@ -79,9 +81,8 @@ case $action in
       run_started=$(date +%s)
       # shellcheck disable=SC2086
       python main.py $line "${extra[@]}" 2>&1 | tee -a "$log" |
-        grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' |
-        tee logs/runner_last.txt || true
-      if ! grep -q 'nothing to do' logs/runner_last.txt; then
+        grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' || true
+      if ((to_do[done_runs])); then
         trained=$((trained + 1)); training_secs=$((training_secs + $(date +%s) - run_started))
       fi
       done_runs=$((done_runs + 1))
