@@ -177,14 +177,22 @@ def real_floor(runs, checkpoint_dir):
                  if (info := _json(Path(checkpoint_dir) / run / 'classifier.json'))), None)
 
 
-def reference_rows(runs_by_seed, checkpoint_dir):
-    """The real-data floor (from any run's classifier.json) and the FID noise level: the mean
-    and largest |FID(z set 1) - FID(z set 2)| over the runs' final.json."""
-    runs = [run for runs in runs_by_seed.values() for run in runs.values()]
-    floor = real_floor(runs, checkpoint_dir)
-    gaps = [abs(f['fid'] - f['fid_second_z']) for run in runs
+def fid_gaps(runs, checkpoint_dir):
+    """|FID(z set 1) - FID(z set 2)| of the final G of each of `runs` that has a final.json."""
+    return [abs(f['fid'] - f['fid_second_z']) for run in runs
             if (f := _json(Path(checkpoint_dir) / run / 'final.json'))]
-    return floor, gaps
+
+
+def noise_sentence(gaps):
+    return (f'FID noise level: |FID(z set 1) - FID(z set 2)| of the final G, mean '
+            f'{np.mean(gaps):.3g}, largest {np.max(gaps):.3g} over {len(gaps)} runs: '
+            'differences smaller than this are noise.')
+
+
+def reference_rows(runs_by_seed, checkpoint_dir):
+    """The real-data floor (from any run's classifier.json) and the FID gaps of the runs."""
+    runs = [run for runs in runs_by_seed.values() for run in runs.values()]
+    return real_floor(runs, checkpoint_dir), fid_gaps(runs, checkpoint_dir)
 
 
 def results_table(runs_by_seed, checkpoint_dir, epoch):
@@ -249,9 +257,7 @@ def results_page(runs_by_seed, checkpoint_dir, epochs):
     if floor:
         intro.append(f'Real-data floor: {metrics.FLOOR_N} training digits scored the same way.')
     if gaps:
-        intro.append(f'FID noise level: |FID(z set 1) - FID(z set 2)| of the final G, mean '
-                     f'{np.mean(gaps):.3g}, largest {np.max(gaps):.3g} over {len(gaps)} runs: '
-                     'differences smaller than this are noise.')
+        intro.append(noise_sentence(gaps))
     seed, runs = next(iter(runs_by_seed.items()))
     by_epoch = fid_by_epoch(runs, checkpoint_dir)
     times = run_times(runs_by_seed, checkpoint_dir)

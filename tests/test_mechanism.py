@@ -3,6 +3,7 @@ mean and spread of what those runs logged."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def write_scores(cfg, arm, seed, fid, score):
              'classifier_score': score, 'precision': 0.5, 'recall': 0.6, 'coverage': 0.7}
             for e in (5, 10)]
     utils.write_csv(f'{run_dir}/metrics.csv', ['step', 'epoch', *mechanism.COLUMNS], rows)
-    (utils.Path(run_dir) / 'classifier.json').write_text(json.dumps(
+    (Path(run_dir) / 'classifier.json').write_text(json.dumps(
         {'real_floor': dict.fromkeys(mechanism.COLUMNS, 0.25)}))
 
 
@@ -58,13 +59,36 @@ def test_table_is_mean_and_std_over_seeds_at_the_last_epoch(tiny_config, tmp_pat
     write_scores(cfg, second, 1, 50.0, 7.0)
     mechanism.draw(cfg)
     page = (tmp_path / 'out' / 'mechanism' / 'MECHANISM.md').read_text()
-    rows = {line.split(' | ')[0].lstrip('| '): line for line in page.splitlines()}
+    summary = page.split('minus FID of LSGAN')[0]
+    rows = {line.split(' | ')[0].lstrip('| '): line for line in summary.splitlines()}
     assert rows[first.label].startswith(
         f'| {first.label} | 3 | {np.mean(fids):.3g} +- {np.std(fids, ddof=1):.2g} | 8 +- 0 |')
     assert rows[second.label].startswith(f'| {second.label} | 1 | 50 |')
     assert rows[mechanism.arms()[-1].label].startswith(f'| {mechanism.arms()[-1].label} | 0 |')
     assert '| *real digits (floor)* | | 0.25 |' in page
     assert (tmp_path / 'out' / 'mechanism' / 'mechanism.png').stat().st_size > 0
+
+
+def test_paired_table_is_each_regularized_arm_minus_its_lsgan_within_a_seed(tiny_config, tmp_path):
+    cfg = tiny_config(mode='mechanism', seeds=(0, 1, 2), out_dir=str(tmp_path / 'out'))
+    lsgan, regularized = mechanism.arms()[:2]
+    lam2 = next(arm for arm in mechanism.arms() if arm.lam == 2.0)
+    for seed, fid in enumerate([30.0, 40.0, 44.0]):
+        write_scores(cfg, lsgan, seed, fid, 8.0)
+    for seed, fid in enumerate([20.0, 38.0]):  # seed 2 unfinished: no pair
+        write_scores(cfg, regularized, seed, fid, 8.0)
+    write_scores(cfg, lam2, 2, 50.0, 8.0)
+    final = Path(cfg.checkpoint_dir) / config.run_name(mechanism.run_config(lam2, 2, cfg))
+    (final / 'final.json').write_text(json.dumps({'fid': 50.0, 'fid_second_z': 53.5}))
+    mechanism.draw(cfg)
+    page = (tmp_path / 'out' / 'mechanism' / 'MECHANISM.md').read_text()
+    assert f'| {regularized.label} | -10 | -2 |  | -6 | 2 of 2 |' in page
+    assert f'| {lam2.label} |  |  | +6 | +6 | 0 of 1 |' in page
+    no_runs = mechanism.arms()[5]  # the regularized LSGAN at (-1, 1, 1) with batch norm
+    assert f'| {no_runs.label} |  |  |  |  |  |' in page
+    assert f'| {lsgan.label} | ' not in page.split('minus FID of LSGAN')[1]
+    assert ('FID noise level: |FID(z set 1) - FID(z set 2)| of the final G, mean 3.5, '
+            'largest 3.5 over 1 runs') in page
 
 
 def test_no_finished_run_is_one_line_and_exit_2(tmp_path):
@@ -74,9 +98,6 @@ def test_no_finished_run_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2
     assert 'error: no mechanism run' in done.stderr.strip().splitlines()[-1]
 
-
-if __name__ == '__main__':
-    sys.exit(pytest.main([__file__]))
 
 
 def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
@@ -97,3 +118,7 @@ def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
     assert [p.name for p in copied.iterdir()] == [config.run_name(mechanism.run_config(arm, 0))]
     assert not (tmp_path / 'results' / 'runs').exists()
     assert f'| {arm.label} | 1 | 30 |' in (tmp_path / 'results' / 'mechanism' / 'MECHANISM.md').read_text()
+
+
+if __name__ == '__main__':
+    sys.exit(pytest.main([__file__]))

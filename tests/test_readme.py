@@ -36,7 +36,7 @@ def regenerated():
     runs = RESULTS / 'mechanism' / 'runs'
     if runs.exists():
         cfg = config.Config(seeds=mechanism.SEEDS, checkpoint_dir=str(runs))
-        pages[RESULTS / 'mechanism' / 'MECHANISM.md'] = mechanism.page(*mechanism.results(cfg))
+        pages[RESULTS / 'mechanism' / 'MECHANISM.md'] = mechanism.page(*mechanism.results(cfg), cfg.seeds)
     return pages
 
 
