@@ -9,7 +9,9 @@ updated), batch 64, default widths. Each configuration runs in a fresh subproces
 peak memory, XLA cache and graph-rewrite options): the project's step
 (training.make_train_step, the one training uses) and benchmarks/keras_yardstick.py, each as
 a tf.function in float32, compiled with XLA in float32, and in mixed precision (the project:
---precision=mixed, oneDNN's bfloat16 rewrite; Keras: the mixed_bfloat16 policy). Reported:
+--precision=mixed, oneDNN's bfloat16 rewrite; Keras: the mixed_bfloat16 policy), and the
+project's float32 step with TensorLayer's unfused batch norm (the A/B of model.BatchNorm's
+fused kernel). Reported:
 median ms/step over --steps steps after warm-up, images/s, GFLOP/s from the step's FLOPs
 (counted from the layer tables), peak resident memory, the CPU's flags, and where the time
 goes: every weight layer's forward, weight-gradient and input-gradient op timed alone at the
@@ -31,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BATCH, Z_DIM, WIDTH, KERNEL = 64, 100, 64, 5
 CONFIGS = ('function', 'xla', 'mixed')
+# The project's float32 step with TensorLayer's own batch norm (separate moment and
+# normalisation ops) instead of model.BatchNorm's fused kernel: the before of that change.
+UNFUSED_BN = 'unfused_bn'
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
 
 
@@ -102,6 +107,15 @@ def step_flops(arch):
     return sum(forward_flops(*layer[2:]) * sum(passes(layers, i)) for i, layer in enumerate(layers))
 
 
+def tensorlayer_batch_norm(self, inputs):
+    """TensorLayer 2.2.5's BatchNorm.forward, then its moving statistics pointed back at their
+    variables, which TL rebinds to tensors (the smallest fix that lets it run in a tf.function)."""
+    import tensorlayer as tl
+    outputs = tl.layers.BatchNorm.forward(self, inputs)
+    self.moving_mean, self.moving_var = self._nontrainable_weights[:2]
+    return outputs
+
+
 def build_step(spec):
     """The step function a spec names, and its arguments."""
     import tensorflow as tf
@@ -116,6 +130,9 @@ def build_step(spec):
         return step, (real,)
     import config
     import training
+    if spec['config'] == UNFUSED_BN:
+        import model
+        model.BatchNorm.forward = tensorlayer_batch_norm
     cfg = config.Config(arch=spec['arch'], xla=spec['config'] == 'xla',
                         precision='mixed' if spec['config'] == 'mixed' else 'float32')
     spec['computes_in'] = training.set_precision(cfg.precision)
@@ -248,6 +265,10 @@ def report(results, breakdowns):
                 best, rival = min(own, key=own.get), min(keras, key=keras.get)
                 lines.append(f'- {scope}: project {best} {own[best]:.0f} ms vs Keras {rival} '
                              f'{keras[rival]:.0f} ms: {keras[rival] / own[best]:.2f}x.')
+        if ('project', UNFUSED_BN) in mine and ('project', 'function') in mine:
+            fused, unfused = mine[('project', 'function')], mine[('project', UNFUSED_BN)]
+            lines.append(f'- fused batch norm: project function {fused:.0f} ms vs '
+                         f"TensorLayer's batch norm {unfused:.0f} ms: {unfused / fused:.2f}x.")
         lines.append('')
     for (arch, dtype), rows in breakdowns.items():
         lines += [f'Where a {arch} step\'s time goes, {dtype} (ms; ops timed alone as '
@@ -257,15 +278,16 @@ def report(results, breakdowns):
         lines += [f'| {name} | {f:.1f} | {w:.1f} | {i:.1f} | {t:.1f} | {g:.0f} |'
                   for name, f, w, i, t, g in rows]
         lines += [f'| sum | | | | {sum(r[4] for r in rows):.0f} | |', '']
-    lines.append('The step minus that sum is batch norm, activations, losses and dispatch, '
-                 'which the ops timed alone leave out.')
+    if breakdowns:
+        lines.append('The step minus that sum is batch norm, activations, losses and dispatch, '
+                     'which the ops timed alone leave out.')
     return '\n'.join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--archs', default='dcgan,infogan')
-    parser.add_argument('--configs', default=','.join(CONFIGS))
+    parser.add_argument('--configs', default=','.join((*CONFIGS, UNFUSED_BN)))
     parser.add_argument('--impls', default='keras,project')
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
@@ -279,6 +301,8 @@ def main():
     for arch in args.archs.split(','):
         for impl in args.impls.split(','):
             for config in args.configs.split(','):
+                if impl == 'keras' and config == UNFUSED_BN:
+                    continue
                 r = run_child({'impl': impl, 'arch': arch, 'config': config,
                                'steps': args.steps, 'warmup': args.warmup})
                 results.append(r)

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 import model
+from benchmarks import step_benchmark
 
 
 def n_params(weights):
@@ -48,12 +49,19 @@ def test_infogan_parameter_counts_by_hand():
     assert n_params(model.discriminator('infogan').trainable_weights) == d
 
 
+class TensorLayerBatchNorm(model.BatchNorm):
+    """The benchmark's before: TL's own unfused ops, statistics repointed (benchmarks/)."""
+    forward = step_benchmark.tensorlayer_batch_norm
+
+
+@pytest.mark.parametrize('layer', [model.BatchNorm, TensorLayerBatchNorm])
 @pytest.mark.parametrize('shape', [(64, 3), (16, 5, 5, 3)])
-def test_batch_norm_updates_moving_statistics_inside_tf_function(shape):
+def test_batch_norm_updates_moving_statistics_inside_tf_function(shape, layer):
     """Stock TL 2.2.5 fails here with "Can not convert a NoneType into a Tensor"; the fused
-    kernel's statistics must equal the biased batch moments TL's average uses."""
+    kernel's statistics must equal the biased batch moments TL's average uses, and the
+    benchmark's unfused A/B variant must compute the same."""
     x_in = model.tl.layers.Input([None, *shape[1:]])
-    bn = model.BatchNorm(decay=0.9)
+    bn = layer(decay=0.9)
     net = model.tl.models.Model(inputs=x_in, outputs=bn(x_in))
     before_mean, before_var = bn.moving_mean.numpy(), bn.moving_var.numpy()
     batch = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, shape), tf.float32)
