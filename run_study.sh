@@ -6,8 +6,9 @@
 #   3. wgan and wgan_gp under --protocol=paper, seed 0
 #   4. ralsgan, seeds 1 and 2
 # mechanism: the arms of mechanism.py (target c, D's batch norm, lambda) at its short budget.
-# Each run resumes where it stopped and a finished one does nothing, so any line can be
-# started again. Extra flags after "--" go to every run (e.g. -- --precision=mixed).
+# Each run resumes where it stopped and a finished one does nothing (the runner skips it
+# without starting it), so any line can be started again. Extra flags after "--" go to every
+# run (e.g. -- --precision=mixed).
 #   bash run_study.sh [mechanism]           # run the grid here, one run at a time, then merge
 #   bash run_study.sh --list [mechanism]    # print the grid, one command per line, for a scheduler
 #   bash run_study.sh --merge [mechanism]   # copy the small results to git and draw
@@ -69,10 +70,18 @@ case $action in
     mkdir -p logs
     mapfile -t lines < <(grid)
     mapfile -t to_do < <(unfinished "${lines[@]}")
+    if ((${#to_do[@]} != ${#lines[@]})); then
+      echo "error: could not tell which runs have finished; run a line of --list alone to see why" >&2
+      exit 1
+    fi
     to_train=0; for flag in "${to_do[@]}"; do to_train=$((to_train + flag)); done
     started=$(date +%s); done_runs=0; trained=0; training_secs=0
     for line in "${lines[@]}"; do
-      eta=""  # from the runs trained in this invocation; finished runs are skipped in seconds
+      if ((!to_do[done_runs])); then  # finished: no need to start TensorFlow to find that out
+        echo "== [$((done_runs + 1))/${#lines[@]}] $line  (finished, skipped)"
+        done_runs=$((done_runs + 1)); continue
+      fi
+      eta=""  # from the runs trained in this invocation
       if ((trained > 0)); then
         eta=", about $(( training_secs / trained * (to_train - trained) / 60 )) min left for $((to_train - trained)) runs"
       fi
@@ -82,9 +91,7 @@ case $action in
       # shellcheck disable=SC2086
       python main.py $line "${extra[@]}" 2>&1 | tee -a "$log" |
         grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' || true
-      if ((to_do[done_runs])); then
-        trained=$((trained + 1)); training_secs=$((training_secs + $(date +%s) - run_started))
-      fi
+      trained=$((trained + 1)); training_secs=$((training_secs + $(date +%s) - run_started))
       done_runs=$((done_runs + 1))
     done
     merge ;;

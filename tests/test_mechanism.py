@@ -11,6 +11,7 @@ import pytest
 import config
 import flags
 import mechanism
+import train
 import utils
 from conftest import ROOT
 
@@ -118,6 +119,41 @@ def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
     assert [p.name for p in copied.iterdir()] == [config.run_name(mechanism.run_config(arm, 0))]
     assert not (tmp_path / 'results' / 'runs').exists()
     assert f'| {arm.label} | 1 | 30 |' in (tmp_path / 'results' / 'mechanism' / 'MECHANISM.md').read_text()
+
+
+
+def test_the_runner_trains_only_the_unfinished_lines_then_merges(tmp_path):
+    """`bash run_study.sh mechanism` skips finished runs without starting them, trains the one
+    that is not finished (here for two steps of tiny networks) and merges the table."""
+    import shutil
+    for path in [*ROOT.glob('*.py'), ROOT / 'run_study.sh']:
+        shutil.copy(path, tmp_path)
+    (tmp_path / 'data').symlink_to(ROOT / 'data')
+    extra = ['--gf_dim=4', '--df_dim=4', '--max_steps=2', '--eval_every=0', '--sample_size=4',
+             '--nodownload', f'--checkpoint_dir={tmp_path / "checkpoints"}',
+             f'--sample_dir={tmp_path / "samples"}']
+    lines = mechanism.grid_lines()
+    configs = [flags.config_of(['main.py', *line.split(), *extra]) for line in lines]
+    base = config.Config(checkpoint_dir=str(tmp_path / 'checkpoints'))
+    arm_seeds = [(arm, seed) for seed in mechanism.SEEDS for arm in mechanism.arms()]
+    for i, (arm, seed) in enumerate(arm_seeds[1:], start=1):  # line 0 stays unfinished
+        write_scores(base, arm, seed, 30.0, 8.0)
+        run_dir = tmp_path / 'checkpoints' / config.run_name(configs[i])
+        (run_dir / 'checkpoint').write_text('model_checkpoint_path: "ckpt-2"\n')
+        (run_dir / 'ckpt-2.index').write_bytes(b'')
+        (run_dir / 'run.json').write_text(json.dumps({'steps_per_epoch': 156}))
+    assert not train.finished(configs[0]) and train.finished(configs[1])
+    done = subprocess.run(['bash', str(tmp_path / 'run_study.sh'), 'mechanism', '--', *extra],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    progress = [line for line in done.stdout.splitlines() if line.startswith('== [')]
+    assert len(progress) == 45
+    assert [line.endswith('(finished, skipped)') for line in progress] == [False] + [True] * 44
+    assert progress[0].startswith(f'== [1/45] {lines[0]}')
+    assert train.finished(configs[0])
+    page = (tmp_path / 'results' / 'mechanism' / 'MECHANISM.md').read_text()
+    first = mechanism.arms()[0]
+    assert f'| {first.label} | 2 | 30 +- 0 |' in page  # seed 0 trained without metrics
 
 
 if __name__ == '__main__':
