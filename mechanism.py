@@ -118,23 +118,27 @@ def table(scores, floor):
 def paired_fid(scores, seeds):
     """Markdown: each regularized arm's FID minus LSGAN's at the same targets and D
     normalisation, seed by seed, their mean, and in how many seeds the regularized run is
-    lower. The seeds differ more than most arms do, so the two models are compared within one."""
+    lower; then the same over all pairs. The seeds differ more than most arms do, so the two
+    models are compared within one."""
+    def summary(diffs):
+        if not diffs:
+            return ['', '']
+        return [f'{np.mean(diffs):+.3g}', f'{sum(d < 0 for d in diffs)} of {len(diffs)}']
+
     seed_columns = ' | '.join(f'seed {s}' for s in seeds)
     lines = [f'| regularized arm | {seed_columns} | mean | lower in |',
              '| --- |' + ' ---: |' * (len(seeds) + 2)]
+    pooled = []
     for arm, by_seed in scores.items():
         if arm.model != 'lsgan_reg':
             continue
         lsgan = scores[arm._replace(model='lsgan', lam=config.Config.lam)]
         diffs = {s: by_seed[s]['fid'] - lsgan[s]['fid'] for s in seeds
                  if s in by_seed and s in lsgan}
+        pooled += diffs.values()
         cells = [f'{diffs[s]:+.3g}' if s in diffs else '' for s in seeds]
-        if diffs:
-            lower = sum(d < 0 for d in diffs.values())
-            cells += [f'{np.mean(list(diffs.values())):+.3g}', f'{lower} of {len(diffs)}']
-        else:
-            cells += ['', '']
-        lines.append(f'| {arm.label} | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| {arm.label} | ' + ' | '.join(cells + summary(list(diffs.values()))) + ' |')
+    lines.append('| *all pairs* | ' + ' | '.join([''] * len(seeds) + summary(pooled)) + ' |')
     return '\n'.join(lines)
 
 
