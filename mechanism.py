@@ -115,6 +115,18 @@ def table(scores, floor):
     return '\n'.join(lines)
 
 
+def fid_by_seed(scores, seeds):
+    """Markdown: every run's FID, an arm a row and a seed a column, with the arm's range."""
+    seed_columns = ' | '.join(f'seed {s}' for s in seeds)
+    lines = [f'| arm | {seed_columns} | max - min |', '| --- |' + ' ---: |' * (len(seeds) + 1)]
+    for arm, by_seed in scores.items():
+        fids = [by_seed[s]['fid'] for s in seeds if s in by_seed]
+        cells = [f'{by_seed[s]["fid"]:.1f}' if s in by_seed else '' for s in seeds]
+        cells.append(f'{max(fids) - min(fids):.1f}' if len(fids) > 1 else '')
+        lines.append(f'| {arm.label} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def paired_fid(scores, seeds):
     """Markdown: each regularized arm's FID minus LSGAN's at the same targets and D
     normalisation, seed by seed, their mean, and in how many seeds the regularized run is
@@ -170,7 +182,8 @@ def page(scores, floor, gaps, seeds):
     noise = f'\n\n{compare.noise_sentence(gaps)}' if gaps else ''
     return (f'# Mechanism arms after {BUDGET["epochs"]} epochs of {BUDGET["train_size"]:,} '
             f'digits\n\nMean +- std over seeds (n). Runs: `bash run_study.sh --list mechanism`.'
-            f'{noise}\n\n{table(scores, floor)}\n\nFID of the regularized LSGAN minus FID of '
+            f'{noise}\n\n{table(scores, floor)}\n\nThe FID of each run:\n\n'
+            f'{fid_by_seed(scores, seeds)}\n\nFID of the regularized LSGAN minus FID of '
             f'LSGAN at the same targets and D normalisation, within each seed (negative: the '
             f'regularized run is better).\n\n{paired_fid(scores, seeds)}\n')
 

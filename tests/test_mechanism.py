@@ -88,6 +88,8 @@ def test_paired_table_is_each_regularized_arm_minus_its_lsgan_within_a_seed(tiny
     no_runs = mechanism.arms()[5]  # the regularized LSGAN at (-1, 1, 1) with batch norm
     assert f'| {no_runs.label} |  |  |  |  |  |' in page
     assert '| *all pairs* |  |  |  | -2 | 2 of 3 |' in page
+    assert f'| {lsgan.label} | 30.0 | 40.0 | 44.0 | 14.0 |' in page
+    assert f'| {lam2.label} |  |  | 50.0 |  |' in page
     assert f'| {lsgan.label} | ' not in page.split('minus FID of LSGAN')[1]
     assert ('FID noise level: |FID(z set 1) - FID(z set 2)| of the final G, mean 3.5, '
             'largest 3.5 over 1 runs') in page
