@@ -60,7 +60,7 @@ def test_table_is_mean_and_std_over_seeds_at_the_last_epoch(tiny_config, tmp_pat
     write_scores(cfg, second, 1, 50.0, 7.0)
     mechanism.draw(cfg)
     page = (tmp_path / 'out' / 'mechanism' / 'MECHANISM.md').read_text()
-    summary = page.split('minus FID of LSGAN')[0]
+    summary = page.split('The FID of each run')[0]
     rows = {line.split(' | ')[0].lstrip('| '): line for line in summary.splitlines()}
     assert rows[first.label].startswith(
         f'| {first.label} | 3 | {np.mean(fids):.3g} +- {np.std(fids, ddof=1):.2g} | 8 +- 0 |')
