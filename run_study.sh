@@ -53,7 +53,7 @@ merge() {
     [[ $mechanism_runs == *" $run "* ]] && grid_of_run=mechanism || grid_of_run=study
     [[ $grid_of_run == "$grid_name" ]] || continue
     mkdir -p "$runs_dir/$run"
-    cp "$run_dir"/{run.json,losses.csv,metrics.csv,gradients.csv,final.json,classifier.json} \
+    cp "$run_dir"/{run.json,losses.csv,metrics.csv,gradients.csv,final.json,classifier.json,train.log} \
       "$runs_dir/$run/" 2>/dev/null || true
     cp samples/"$run"/{epoch_001.png,epoch_005.png,epoch_010.png,epoch_020.png,final_1000.npz} \
       "$runs_dir/$run/" 2>/dev/null || true

@@ -3,7 +3,7 @@ log, and at each epoch's end write the sample grid, the metrics and a checkpoint
 
 Files of a run <run> (named by config.run_name):
   checkpoints/<run>/  run.json, ckpt-*, losses.csv, metrics.csv, gradients.csv, final.json,
-                      tensorboard/, lock (while a process trains it)
+                      train.log, tensorboard/, lock (while a process trains it)
   samples/<run>/      epoch_NNN.png, final_1000.npz
 """
 import json
@@ -184,7 +184,7 @@ def train(cfg):
                                   [*config.RUN_DEFINING, 'n_images'])
     except utils.RunMismatch as error:
         utils.fail(error)
-    with utils.RunLock(ckpt_dir):
+    with utils.RunLock(ckpt_dir), utils.log_to(ckpt_dir / 'train.log'):
         _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in)
 
 

@@ -1,6 +1,8 @@
 """Sample grids, the run's record (flags, loss CSV) and checkpoint plumbing."""
+import contextlib
 import csv
 import json
+import logging as std_logging
 import math
 import os
 import resource
@@ -187,6 +189,21 @@ def device_line():
     cores = len(os.sched_getaffinity(0))  # what this process may use (taskset, Slurm)
     threads = tf.config.threading.get_intra_op_parallelism_threads() or cores
     return f'CPU ({cores} cores, {threads} threads)'
+
+
+@contextlib.contextmanager
+def log_to(path):
+    """absl's log lines also appended to `path` while the block runs: a run's own log, kept
+    with it over its resumes and copied to git with its small results."""
+    handler = std_logging.FileHandler(path, mode='a')
+    handler.setFormatter(logging.PythonFormatter())
+    logger = logging.get_absl_logger()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
 
 
 class RunLock:

@@ -53,6 +53,9 @@ def test_rerun_resumes_at_the_next_epoch(run_main, tmp_path):
     assert [(r['step'], r['epoch']) for r in rows] == [('1', '1'), ('2', '1'), ('3', '2'), ('4', '2')]
     assert 'nothing to do' in run_main('--epochs=2', '--batch_size=500').stderr
     assert finished('--epochs=2')
+    log = (tmp_path / 'ckpt' / RUN['lsgan_reg'] / 'train.log').read_text()  # the run's own log
+    assert log.count(f'Training {RUN["lsgan_reg"]} on ') == 2 and log.count('Finished ') == 2
+    assert log.index('Resuming') < log.rindex('Finished') < log.index('nothing to do')
     with (samples / 'final_1000.npz').open('rb') as file:  # the finished run's samples
         import numpy as np
         final = np.load(file)['x']

@@ -154,6 +154,8 @@ def test_the_runner_trains_only_the_unfinished_lines_then_merges(tmp_path):
     assert [line.endswith('(finished, skipped)') for line in progress] == [False] + [True] * 44
     assert progress[0].startswith(f'== [1/45] {lines[0]}')
     assert train.finished(configs[0])
+    merged_log = tmp_path / 'results' / 'mechanism' / 'runs' / config.run_name(configs[0]) / 'train.log'
+    assert merged_log.read_text().count('Finished ') == 1
     page = (tmp_path / 'results' / 'mechanism' / 'MECHANISM.md').read_text()
     first = mechanism.arms()[0]
     assert f'| {first.label} | 2 | 30 +- 0 |' in page  # seed 0 trained without metrics
