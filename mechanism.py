@@ -115,10 +115,15 @@ def table(scores, floor):
     return '\n'.join(lines)
 
 
+def seed_header(first, seeds, *after):
+    """The two header lines of a markdown table with a column per seed."""
+    names = [first, *(f'seed {s}' for s in seeds), *after]
+    return ['| ' + ' | '.join(names) + ' |', '| --- |' + ' ---: |' * (len(names) - 1)]
+
+
 def fid_by_seed(scores, seeds):
     """Markdown: every run's FID, an arm a row and a seed a column, with the arm's range."""
-    seed_columns = ' | '.join(f'seed {s}' for s in seeds)
-    lines = [f'| arm | {seed_columns} | max - min |', '| --- |' + ' ---: |' * (len(seeds) + 1)]
+    lines = seed_header('arm', seeds, 'max - min')
     for arm, by_seed in scores.items():
         fids = [by_seed[s]['fid'] for s in seeds if s in by_seed]
         cells = [f'{by_seed[s]["fid"]:.1f}' if s in by_seed else '' for s in seeds]
@@ -137,9 +142,7 @@ def paired_fid(scores, seeds):
             return ['', '']
         return [f'{np.mean(diffs):+.3g}', f'{sum(d < 0 for d in diffs)} of {len(diffs)}']
 
-    seed_columns = ' | '.join(f'seed {s}' for s in seeds)
-    lines = [f'| regularized arm | {seed_columns} | mean | lower in |',
-             '| --- |' + ' ---: |' * (len(seeds) + 2)]
+    lines = seed_header('regularized arm', seeds, 'mean', 'lower in')
     pooled = []
     for arm, by_seed in scores.items():
         if arm.model != 'lsgan_reg':

@@ -11,7 +11,7 @@ peak memory, XLA cache and graph-rewrite options): the project's step
 a tf.function in float32, compiled with XLA in float32, and in mixed precision (the project:
 --precision=mixed, oneDNN's bfloat16 rewrite; Keras: the mixed_bfloat16 policy), and the
 project's float32 step with TensorLayer's unfused batch norm (the A/B of model.BatchNorm's
-fused kernel). Reported:
+fused kernel; only when --configs names unfused_bn). Reported:
 median ms/step over --steps steps after warm-up, images/s, GFLOP/s from the step's FLOPs
 (counted from the layer tables), peak resident memory, the CPU's flags, and where the time
 goes: every weight layer's forward, weight-gradient and input-gradient op timed alone at the
@@ -287,7 +287,8 @@ def report(results, breakdowns):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--archs', default='dcgan,infogan')
-    parser.add_argument('--configs', default=','.join((*CONFIGS, UNFUSED_BN)))
+    parser.add_argument('--configs', default=','.join(CONFIGS),
+                        help=f'of {", ".join(CONFIGS)}, {UNFUSED_BN} (project only)')
     parser.add_argument('--impls', default='keras,project')
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)

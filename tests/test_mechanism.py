@@ -103,7 +103,6 @@ def test_no_finished_run_is_one_line_and_exit_2(tmp_path):
     assert 'error: no mechanism run' in done.stderr.strip().splitlines()[-1]
 
 
-
 def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
     """`run_study.sh --merge mechanism` takes the mechanism runs (and only them) from
     checkpoints/ and samples/ into results/mechanism/runs/ and draws the table from there."""
@@ -122,7 +121,6 @@ def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
     assert [p.name for p in copied.iterdir()] == [config.run_name(mechanism.run_config(arm, 0))]
     assert not (tmp_path / 'results' / 'runs').exists()
     assert f'| {arm.label} | 1 | 30 |' in (tmp_path / 'results' / 'mechanism' / 'MECHANISM.md').read_text()
-
 
 
 def test_the_runner_trains_only_the_unfinished_lines_then_merges(tmp_path):
