@@ -34,6 +34,12 @@ def label(model):
     return registry.MODELS[model].label
 
 
+def colour(model):
+    """One colour per model, the same in every figure whichever models it shows."""
+    cycle = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    return cycle[list(registry.MODELS).index(model) % len(cycle)]
+
+
 def grid_path(sample_dir, run, epoch):
     return Path(sample_dir) / run / f'epoch_{epoch:03d}.png'
 
@@ -118,18 +124,19 @@ def _metrics_log(checkpoint_dir, run):
 def metric_curves(runs_by_seed, checkpoint_dir, path):
     """Each metric per epoch, one line per model and seed (seeds share their model's colour)."""
     fig, axes = _panels(len(METRIC_TITLES))
-    colours = dict(zip(registry.MODELS, plt.rcParams['axes.prop_cycle'].by_key()['color']))
     for ax, (metric, title) in zip(axes, METRIC_TITLES.items()):
         labelled = set()  # one legend entry per model, from whichever seed has a curve
         for runs in runs_by_seed.values():
             for model, run in runs.items():
                 log = _metrics_log(checkpoint_dir, run)
                 if log and metric in log and len(log['epoch']) > 1:
-                    ax.plot(log['epoch'], log[metric], color=colours[model], alpha=0.8,
+                    ax.plot(log['epoch'], log[metric], color=colour(model), alpha=0.8,
                             label=None if model in labelled else label(model))
                     labelled.add(model)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel('epoch')
+        if metric == 'classes_covered':  # from 0, or a flat line at 10 fills the panel
+            ax.set_ylim(0, 10.5)
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=7)
     utils.save_figure(fig, path)
@@ -143,12 +150,12 @@ def gradient_curves(runs, checkpoint_dir, path):
         log = read_columns(Path(checkpoint_dir) / run / 'gradients.csv')
         if not len(log.get('step', ())):
             continue
-        line, = axes[0].plot(log['step'], log['g_grad_norm'], label=label(model))
+        axes[0].plot(log['step'], log['g_grad_norm'], color=colour(model), label=label(model))
         terms = [k for k in log if k.startswith('g_grad_norm_')]
         for key, style in zip(terms, ('--', ':', '-.')):
-            axes[0].plot(log['step'], log[key], style, color=line.get_color(),
+            axes[0].plot(log['step'], log[key], style, color=colour(model),
                          label=f'{label(model)}: {key[len("g_grad_norm_"):]} term')
-        axes[1].plot(log['step'], log['d_grad_x_norm'], label=label(model))
+        axes[1].plot(log['step'], log['d_grad_x_norm'], color=colour(model), label=label(model))
     axes[0].set_title("norm of the gradient of G's loss w.r.t. G's weights", fontsize=10)
     axes[1].set_title('mean norm of grad_x D(x) at generated samples', fontsize=10)
     for ax in axes:

@@ -76,3 +76,22 @@ def test_a_partial_study_draws_the_models_it_has(tiny_config, tmp_path):
     compare.draw(cfg)
     assert iio.imread(tmp_path / 'out' / 'seed0' / 'figure1.png').shape[1] < 700  # two panels
     assert '| WGAN | 0 |' in (tmp_path / 'out' / 'RESULTS.md').read_text()
+
+
+def test_a_model_keeps_its_colour_whichever_models_a_figure_shows(tiny_config, monkeypatch):
+    cfg = tiny_config()
+    figures = []
+    monkeypatch.setattr(utils, 'save_figure', lambda fig, path: figures.append(fig))
+    for models in (('lsgan', 'ralsgan'), ('ralsgan',), ('gan', 'wgan', 'ralsgan')):
+        runs = {model: config.run_name(cfg, model=model) for model in models}
+        for run in runs.values():
+            fake_run(cfg, run)
+        compare.gradient_curves(runs, cfg.checkpoint_dir, 'gradients.png')
+        compare.metric_curves({0: runs}, cfg.checkpoint_dir, 'metrics.png')
+    colours_by_label = {}
+    for figure in figures:
+        for line in figure.axes[0].get_lines():
+            colours_by_label.setdefault(line.get_label(), set()).add(line.get_color())
+    assert set(colours_by_label) == {'LSGAN', 'RaLSGAN', 'Vanilla GAN', 'WGAN'}
+    assert all(len(colours) == 1 for colours in colours_by_label.values())
+    assert len({compare.colour(model) for model in registry.MODELS}) == len(registry.MODELS)
