@@ -33,6 +33,16 @@ def test_lsgan_reg_generator_loss_value():
     assert float(got) == pytest.approx(expected, rel=1e-6)
 
 
+def test_the_slides_written_targets_1_m1_0_are_the_default_with_d_negated():
+    """The slides write their setting as (1, -1, 0); with c = 0, negating D's output maps it
+    onto (a, b, c) = (-1, 1, 0) with every loss unchanged: the same experiment."""
+    for lam in (0.0, 0.5):
+        assert float(losses.lsgan_reg_generator_loss(-D_REAL, -D_FAKE, 0.0, lam)) == pytest.approx(
+            float(losses.lsgan_reg_generator_loss(D_REAL, D_FAKE, 0.0, lam)), rel=1e-6)
+    assert float(losses.lsgan_discriminator_loss(-D_REAL, -D_FAKE, a=1.0, b=-1.0)) == pytest.approx(
+        float(losses.lsgan_discriminator_loss(D_REAL, D_FAKE, a=-1.0, b=1.0)), rel=1e-6)
+
+
 def test_regulariser_treats_real_mean_as_constant():
     d_real, d_fake = tf.constant(D_REAL), tf.constant(D_FAKE)
     with tf.GradientTape(persistent=True) as tape:
