@@ -76,10 +76,9 @@ def predict(net, images, batch_size=500):
 def train_network(found, epochs=8, batch_size=128, seed=0):
     """Train the classifier on the training digits; returns (network, test accuracy). Adam at
     1e-3, then 1e-4 for the last quarter of the steps."""
-    x = to_float(found.x_train)
     tf.random.set_seed(seed)
     net = classifier_network()
-    steps = epochs * (len(x) // batch_size)
+    steps = epochs * (len(found.x_train) // batch_size)
     optimizer = tf.keras.optimizers.Adam(tf.keras.optimizers.schedules.PiecewiseConstantDecay(
         [int(0.75 * steps)], [1e-3, 1e-4]))
 
@@ -94,10 +93,12 @@ def train_network(found, epochs=8, batch_size=128, seed=0):
 
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
-        order = rng.permutation(len(x))
+        order = rng.permutation(len(found.x_train))
         for start in range(0, len(order) - batch_size + 1, batch_size):
             idx = order[start:start + batch_size]
-            step(tf.constant(x[idx]), tf.constant(found.y_train[idx].astype(np.int32)))
+            # Scaled batch by batch: a float copy of every digit would stay in oneDNN's memory
+            # pool (which never returns memory to the system) for the rest of the run.
+            step(data.to_model_range(found.x_train[idx]), tf.constant(found.y_train[idx].astype(np.int32)))
     probs, _ = predict(net, to_float(found.x_test))
     accuracy = float(np.mean(probs.argmax(1) == found.y_test))
     logging.info('Digit classifier: test accuracy %.4f on %d images', accuracy, len(found.x_test))
