@@ -64,7 +64,9 @@ merge() {
 }
 
 case $action in
-  list) grid | sed "s|^|python main.py |; s|\$| ${extra[*]}|" ;;
+  list)
+    suffix=; ((${#extra[@]})) && suffix=" ${extra[*]}"
+    grid | sed "s|^|python main.py |; s|\$|$suffix|" ;;
   merge) merge ;;
   run)
     mkdir -p logs

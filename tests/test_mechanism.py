@@ -38,7 +38,11 @@ def test_every_grid_line_trains_the_run_the_table_reads():
 def test_the_runner_lists_the_same_grid():
     listed = subprocess.run(['bash', str(ROOT / 'run_study.sh'), '--list', 'mechanism'],
                             capture_output=True, text=True, check=True).stdout.splitlines()
-    assert [line.removeprefix('python main.py ').strip() for line in listed] == mechanism.grid_lines()
+    assert listed == [f'python main.py {line}' for line in mechanism.grid_lines()]
+    with_extra = subprocess.run(
+        ['bash', str(ROOT / 'run_study.sh'), '--list', 'mechanism', '--', '--threads=2'],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    assert with_extra == [f'{line} --threads=2' for line in listed]
 
 
 def write_scores(cfg, arm, seed, fid, score):
