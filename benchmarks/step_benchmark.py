@@ -3,6 +3,7 @@ yardstick doing the same step, in one run.
 
     python benchmarks/step_benchmark.py --out=results/benchmark.md    # ~15 min on 2 cores
     python benchmarks/step_benchmark.py --archs=dcgan --configs=function,mixed --steps=10
+    python benchmarks/step_benchmark.py --env=TF_ONEDNN_USE_SYSTEM_ALLOCATOR=true ...  # an A/B
 
 The step is the slides protocol's joint lsgan_reg step (one forward pass, both players
 updated), batch 64, default widths. Each configuration runs in a fresh subprocess (its own
@@ -226,9 +227,9 @@ def breakdown(arch, dtype):
     return rows
 
 
-def run_child(spec):
+def run_child(spec, env=None):
     done = subprocess.run([sys.executable, __file__, '--child', json.dumps(spec)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(f'{spec} failed:\n{done.stderr[-2000:]}')
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -294,10 +295,16 @@ def main():
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--no_breakdown', action='store_true')
     parser.add_argument('--out', help='also write the report (markdown) to this file')
+    parser.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
+                        help='an environment variable for every configuration\'s process (an '
+                             'A/B of a TensorFlow setting); repeatable')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
+    if any('=' not in e for e in args.env):
+        parser.error('--env takes NAME=VALUE')
+    env = dict(e.split('=', 1) for e in args.env)
     results, breakdowns = [], {}
     for arch in args.archs.split(','):
         for impl in args.impls.split(','):
@@ -305,14 +312,14 @@ def main():
                 if impl == 'keras' and config == UNFUSED_BN:
                     continue
                 r = run_child({'impl': impl, 'arch': arch, 'config': config,
-                               'steps': args.steps, 'warmup': args.warmup})
+                               'steps': args.steps, 'warmup': args.warmup}, env)
                 results.append(r)
                 print(f'{arch:8s} {impl:8s} {config:9s} {r["ms"]:7.0f} ms/step '
                       f'{r["peak_mib"]:6.0f} MiB', flush=True)
         if not args.no_breakdown:
             for dtype in ('float32', 'bfloat16'):
                 breakdowns[arch, dtype] = run_child({'impl': 'breakdown', 'arch': arch,
-                                                     'dtype': dtype})['rows']
+                                                     'dtype': dtype}, env)['rows']
     text = f'Machine: {machine()}\n\n' + report(results, breakdowns)
     print('\n' + text)
     if args.out:
