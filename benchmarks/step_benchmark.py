@@ -16,7 +16,8 @@ fused kernel; only when --configs names unfused_bn). Reported:
 median ms/step over --steps steps after warm-up, images/s, GFLOP/s from the step's FLOPs
 (counted from the layer tables), peak resident memory, the CPU's flags, and where the time
 goes: every weight layer's forward, weight-gradient and input-gradient op timed alone at the
-step's shapes in each precision, and the optimizer update.
+step's shapes in each precision, and the optimizer update. With --profile, each
+configuration's own step is also profiled (TensorFlow's profiler): kernel time by op group.
 """
 import argparse
 import json
@@ -38,6 +39,9 @@ CONFIGS = ('function', 'xla', 'mixed')
 # normalisation ops) instead of model.BatchNorm's fused kernel: the before of that change.
 UNFUSED_BN = 'unfused_bn'
 CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
+# --profile's op groups, by op type (the rest: element-wise ops, casts, the optimizer's
+# arithmetic, random numbers).
+PROFILE_GROUPS = (('conv + matmul', ('Conv2D', 'MatMul')), ('batch norm', ('BatchNorm',)))
 
 
 def weight_layers(arch):
@@ -160,7 +164,39 @@ def child(spec):
         if i >= spec['warmup']:
             times.append(time.perf_counter() - start)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({**spec, 'ms': 1000 * float(np.median(times)), 'peak_mib': peak_mib}))
+    result = {**spec, 'ms': 1000 * float(np.median(times)), 'peak_mib': peak_mib}
+    if spec.get('profile'):
+        result['profile'] = profile(step, args, spec['steps'])
+    print(json.dumps(result))
+
+
+def profile(step, args, steps):
+    """Kernel time per step of each op group, from TensorFlow's profiler over `steps` steps
+    (after the timed ones, so the profiler's overhead does not reach ms/step)."""
+    import tempfile
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            float(step(*args)['d_loss'])
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob('*.xplane.pb')).read_bytes())
+    ms = dict.fromkeys([group for group, _ in PROFILE_GROUPS] + ['other'], 0.0)
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                # An op's kernel is traced as "op_name:OpType"; the executor's and the
+                # function's own events have a space or "::" in their names.
+                if ':' not in name or ' ' in name or '::' in name:
+                    continue
+                op_type = name.rsplit(':', 1)[1]
+                group = next((group for group, keys in PROFILE_GROUPS
+                              if any(key in op_type for key in keys)), 'other')
+                ms[group] += event.duration_ps / 1e9 / steps
+    return ms
 
 
 def median_ms(fn, repeats=20):
@@ -271,6 +307,19 @@ def report(results, breakdowns):
             lines.append(f'- fused batch norm: project function {fused:.0f} ms vs '
                          f"TensorLayer's batch norm {unfused:.0f} ms: {unfused / fused:.2f}x.")
         lines.append('')
+    profiled = [r for r in results if r.get('profile')]
+    if profiled:
+        groups = list(profiled[0]['profile'])
+        lines += ['Kernel time per step by op group (ms, TensorFlow\'s profiler; kernels on the two '
+                  'inter-op threads overlap, so the sum can exceed the step):', '',
+                  '| arch | implementation | configuration | ms/step | ' + ' | '.join(groups)
+                  + ' | sum | conv + matmul share |', '| --- | --- | --- |' + ' ---: |' * (len(groups) + 3)]
+        for r in profiled:
+            kernel = sum(r['profile'].values())
+            lines.append(f'| {r["arch"]} | {r["impl"]} | {r["config"]} | {r["ms"]:.0f} | '
+                         + ' | '.join(f'{r["profile"][g]:.0f}' for g in groups)
+                         + f' | {kernel:.0f} | {r["profile"][groups[0]] / kernel:.0%} |')
+        lines.append('')
     for (arch, dtype), rows in breakdowns.items():
         lines += [f'Where a {arch} step\'s time goes, {dtype} (ms; ops timed alone as '
                   'tf.functions; per step = the passes of the joint step):', '',
@@ -294,6 +343,8 @@ def main():
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--no_breakdown', action='store_true')
+    parser.add_argument('--profile', action='store_true',
+                        help="also profile each configuration's step: kernel time by op group")
     parser.add_argument('--out', help='also write the report (markdown) to this file')
     parser.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
                         help='an environment variable for every configuration\'s process (an '
@@ -312,7 +363,8 @@ def main():
                 if impl == 'keras' and config == UNFUSED_BN:
                     continue
                 r = run_child({'impl': impl, 'arch': arch, 'config': config,
-                               'steps': args.steps, 'warmup': args.warmup}, env)
+                               'steps': args.steps, 'warmup': args.warmup,
+                               'profile': args.profile}, env)
                 results.append(r)
                 print(f'{arch:8s} {impl:8s} {config:9s} {r["ms"]:7.0f} ms/step '
                       f'{r["peak_mib"]:6.0f} MiB', flush=True)

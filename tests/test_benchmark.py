@@ -1,0 +1,22 @@
+"""The step benchmark's profile: kernel time reaches the op group that spent it."""
+import tensorflow as tf
+
+from benchmarks import step_benchmark
+
+
+def test_profile_attributes_kernel_time_to_op_groups():
+    images = tf.random.normal([64, 14, 14, 32])
+    kernel = tf.random.normal([5, 5, 32, 32])
+    ones, zeros = tf.ones([32]), tf.zeros([32])
+
+    @tf.function
+    def step(x):  # a convolution, a batch norm and a sum, like a tiny training step
+        y = tf.nn.conv2d(x, kernel, 1, 'SAME')
+        y = tf.compat.v1.nn.fused_batch_norm(y, ones, zeros, is_training=True)[0]
+        return {'d_loss': tf.reduce_sum(tf.square(y))}
+
+    float(step(images)['d_loss'])  # traced before profiling, as in the benchmark
+    ms = step_benchmark.profile(step, (images,), steps=3)
+    assert list(ms) == ['conv + matmul', 'batch norm', 'other']
+    assert all(value > 0 for value in ms.values()), ms
+    assert ms['conv + matmul'] > ms['other']  # a 5x5 convolution outweighs squaring and a sum
