@@ -311,7 +311,8 @@ def report(results, breakdowns):
     if profiled:
         groups = list(profiled[0]['profile'])
         lines += ['Kernel time per step by op group (ms, TensorFlow\'s profiler; kernels on the two '
-                  'inter-op threads overlap, so the sum can exceed the step):', '',
+                  'inter-op threads overlap, so the sum can exceed the step; an XLA step is one '
+                  'compiled cluster, so all of it is other):', '',
                   '| arch | implementation | configuration | ms/step | ' + ' | '.join(groups)
                   + ' | sum | conv + matmul share |', '| --- | --- | --- |' + ' ---: |' * (len(groups) + 3)]
         for r in profiled:
