@@ -11,7 +11,7 @@ ARCHS = ('dcgan', 'infogan')
 DATASETS = ('mnist', 'fashion_mnist')
 PRECISIONS = ('float32', 'mixed')
 # XLA where it measured faster on 2 CPU cores (results/benchmark.md): the dcgan step is ~4x
-# slower compiled (its 5x5 convolutions lose oneDNN's kernels), infogan's dense step ~1.5x faster.
+# slower compiled (its 5x5 convolutions lose oneDNN's kernels), infogan's dense step ~1.1x faster.
 XLA_BY_ARCH = {'dcgan': False, 'infogan': True}
 
 

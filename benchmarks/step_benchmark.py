@@ -1,7 +1,7 @@
 """Time the training step of both architectures in both precisions, against a Keras 3
 yardstick doing the same step, in one run.
 
-    python benchmarks/step_benchmark.py --out=results/benchmark.md    # ~15 min on 2 cores
+    python benchmarks/step_benchmark.py --profile --out=results/benchmark.md    # ~15 min, 2 cores
     python benchmarks/step_benchmark.py --archs=dcgan --configs=function,mixed --steps=10
     python benchmarks/step_benchmark.py --env=TF_ONEDNN_USE_SYSTEM_ALLOCATOR=true ...  # an A/B
 
