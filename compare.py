@@ -239,6 +239,34 @@ def fid_by_epoch(runs, checkpoint_dir):
     return '\n'.join(lines) + '\n'
 
 
+def paired_fids(runs_by_seed, checkpoint_dir, epoch):
+    """The slides' headline comparison (FIGURE2_MODELS) seed by seed. A seed gives both runs the
+    same initial weights, data order and z, so the FID difference of a seed is a paired one."""
+    base, other = (label(m) for m in FIGURE2_MODELS)
+    rows = []
+    for seed, runs in runs_by_seed.items():
+        logs = [_metrics_log(checkpoint_dir, runs[m]) for m in FIGURE2_MODELS]
+        if all(log is not None and epoch in log['epoch'] for log in logs):
+            fid_base, fid_other = ({int(e): f for e, f in zip(log['epoch'], log['fid'])} for log in logs)
+            shared = sorted(set(fid_base) & set(fid_other))
+            lower = sum(fid_other[e] < fid_base[e] for e in shared)
+            rows.append((seed, fid_base[epoch], fid_other[epoch], lower, len(shared)))
+    if not rows:
+        return ''
+    lines = [f'FID at epoch {epoch}. A seed gives both runs the same initial weights, data order '
+             f'and z, so each seed is a pair; difference = {base} - {other} (positive: the '
+             'regularized run is lower). The last column counts the epochs both runs scored.', '',
+             f'| seed | {base} | {other} | difference | epochs where {other} is lower |',
+             '| ---: | ---: | ---: | ---: | ---: |']
+    lines += [f'| {seed} | {a:.3g} | {b:.3g} | {a - b:.3g} | {lower} of {n} |'
+              for seed, a, b, lower, n in rows]
+    _, a, b, lower, n = (np.array(column) for column in zip(*rows))
+    lines.append(f'| mean +- std, n = {len(rows)} | {utils.mean_std(a)} | {utils.mean_std(b)} | '
+                 f'{utils.mean_std(a - b)}; positive in {int((a > b).sum())} of {len(rows)} | '
+                 f'{lower.sum()} of {n.sum()} |')
+    return '\n'.join(lines) + '\n'
+
+
 def run_times(runs_by_seed, checkpoint_dir):
     """Per run that has a loss log: its seed, the steps and epochs it has trained, and the
     training loop's wall time over all its invocations (losses.csv's wall_s)."""
@@ -266,10 +294,13 @@ def results_page(runs_by_seed, checkpoint_dir, epochs):
     if gaps:
         intro.append(noise_sentence(gaps))
     seed, runs = next(iter(runs_by_seed.items()))
+    pairs = paired_fids(runs_by_seed, checkpoint_dir, epochs[-1])
     by_epoch = fid_by_epoch(runs, checkpoint_dir)
     times = run_times(runs_by_seed, checkpoint_dir)
     return '\n'.join(intro) + '\n\n' + '\n'.join(
         results_table(runs_by_seed, checkpoint_dir, e) for e in epochs) + (
+        f'\n## {" against ".join(label(m) for m in FIGURE2_MODELS)}, seed by seed\n\n{pairs}'
+        if pairs else '') + (
         f'\n## FID at every scored epoch, seed {seed}\n\n{by_epoch}' if by_epoch else '') + (
         f'\n## Runs\n\n{times}' if times else '')
 

@@ -95,3 +95,32 @@ def test_a_model_keeps_its_colour_whichever_models_a_figure_shows(tiny_config, m
     assert set(colours_by_label) == {'LSGAN', 'RaLSGAN', 'Vanilla GAN', 'WGAN'}
     assert all(len(colours) == 1 for colours in colours_by_label.values())
     assert len({compare.colour(model) for model in registry.MODELS}) == len(registry.MODELS)
+
+
+def test_a_seed_starts_lsgan_and_lsgan_reg_from_the_same_weights(tiny_config, tmp_path):
+    """What makes the seed-by-seed table a paired comparison."""
+    import train
+    weights = {}
+    for model, seed in (('lsgan', 0), ('lsgan_reg', 0), ('lsgan_reg', 1)):
+        cfg = tiny_config(model=model, seed=seed)
+        players = train.restore_state(cfg, tmp_path / f'{model}{seed}').players
+        weights[model, seed] = [w.numpy() for w in players.G.all_weights + players.D.all_weights]
+    for same, other in zip(weights['lsgan', 0], weights['lsgan_reg', 0]):
+        np.testing.assert_array_equal(same, other)
+    assert any((a != b).any() for a, b in zip(weights['lsgan_reg', 0], weights['lsgan_reg', 1]))
+
+
+def test_paired_fids_are_each_seeds_differences(tiny_config):
+    cfg = tiny_config()
+    fids = {(0, 'lsgan'): 30.0, (0, 'lsgan_reg'): 25.0, (1, 'lsgan'): 20.0, (1, 'lsgan_reg'): 24.0}
+    runs_by_seed = {seed: {m: f'{m}_seed{seed}' for m in registry.MODELS} for seed in (0, 1, 2)}
+    for (seed, model), fid in fids.items():
+        fake_run(cfg, f'{model}_seed{seed}', epochs=3, fid=fid)  # logs fid + epoch at each epoch
+    fake_run(cfg, 'lsgan_seed2', epochs=3)  # seed 2 has no regularized run: not a pair
+    table = compare.paired_fids(runs_by_seed, cfg.checkpoint_dir, epoch=3)
+    assert '| 0 | 33 | 28 | 5 | 3 of 3 |' in table
+    assert '| 1 | 23 | 27 | -4 | 0 of 3 |' in table
+    differences = np.array([5.0, -4.0])
+    assert (f'| mean +- std, n = 2 | 28 +- 7.1 | 27.5 +- 0.71 | {differences.mean():.3g} +- '
+            f'{differences.std(ddof=1):.2g}; positive in 1 of 2 | 3 of 6 |') in table
+    assert compare.paired_fids(runs_by_seed, cfg.checkpoint_dir, epoch=4) == ''
