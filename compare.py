@@ -267,18 +267,25 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch):
     return '\n'.join(lines) + '\n'
 
 
+PAUSE_S = 20  # a gap between two logged steps longer than any epoch end's grid, metrics and checkpoint
+
+
 def run_times(runs_by_seed, checkpoint_dir):
-    """Per run that has a loss log: its seed, the steps and epochs it has trained, and the
-    training loop's wall time over all its invocations (losses.csv's wall_s)."""
-    lines = ['| run | seed | steps | epochs | training-loop wall time |',
-             '| --- | ---: | ---: | ---: | ---: |']
+    """Per run that has a loss log: its seed, the steps and epochs it has trained, the training
+    loop's wall time over all its invocations (losses.csv's wall_s), how much of it went to gaps
+    over PAUSE_S between two steps (the run paused, or the machine busy), and its median step."""
+    lines = ['| run | seed | steps | epochs | training-loop wall time | in gaps over '
+             f'{PAUSE_S} s | median step |', '| --- |' + ' ---: |' * 6]
     for seed, runs in runs_by_seed.items():
         for run in runs.values():
             rows = utils.read_csv(Path(checkpoint_dir) / run / 'losses.csv')
             if rows:
                 last = rows[-1]
+                gaps = np.diff([float(r['wall_s']) for r in rows])
                 lines.append(f'| {run} | {seed} | {last["step"]} | {last["epoch"]} | '
-                             f'{utils.duration(float(last["wall_s"]))} |')
+                             f'{utils.duration(float(last["wall_s"]))} | '
+                             f'{utils.duration(gaps[gaps > PAUSE_S].sum())} | '
+                             f'{np.median(gaps):.3f} s |')
     return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
 
 

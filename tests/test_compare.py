@@ -48,7 +48,7 @@ def test_compare_draws_every_model_of_the_registry(tiny_config, tmp_path):
     assert '*real digits (floor)*' in page and 'mean 1.5, largest 1.5' in page
     # Per-epoch FIDs of seed 0 (fid + epoch in fake_run) and each run's steps and wall time.
     assert '| 2 | ' + ' | '.join(['12'] * len(registry.MODELS)) + ' |' in page
-    assert f'| {config.run_name(cfg, model="lsgan")} | 0 | 4 | 2 | 2 s |' in page
+    assert f'| {config.run_name(cfg, model="lsgan")} | 0 | 4 | 2 | 2 s | 0 s | 0.500 s |' in page
 
 
 def test_results_table_is_mean_and_std_over_seeds(tiny_config):
@@ -124,3 +124,12 @@ def test_paired_fids_are_each_seeds_differences(tiny_config):
     assert (f'| mean +- std, n = 2 | 28 +- 7.1 | 27.5 +- 0.71 | {differences.mean():.3g} +- '
             f'{differences.std(ddof=1):.2g}; positive in 1 of 2 | 3 of 6 |') in table
     assert compare.paired_fids(runs_by_seed, cfg.checkpoint_dir, epoch=4) == ''
+
+
+def test_run_times_separate_the_gaps_of_a_paused_run(tiny_config):
+    cfg = tiny_config()
+    wall = [0.2, 0.4, 0.6, 45.6, 45.8, 46.0, 146.0, 146.2]  # paused 45 s and 100 s
+    utils.write_csv(f'{cfg.checkpoint_dir}/lsgan_seed0/losses.csv', ['step', 'epoch', 'wall_s'],
+                    [{'step': s, 'epoch': 1, 'wall_s': w} for s, w in enumerate(wall, 1)])
+    table = compare.run_times({0: {'lsgan': 'lsgan_seed0'}}, cfg.checkpoint_dir)
+    assert '| lsgan_seed0 | 0 | 8 | 1 | 2 min 26 s | 2 min 25 s | 0.200 s |' in table
