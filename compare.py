@@ -282,10 +282,10 @@ def run_times(runs_by_seed, checkpoint_dir):
             if rows:
                 last = rows[-1]
                 gaps = np.diff([float(r['wall_s']) for r in rows])
+                median = f'{np.median(gaps):.3f} s' if len(gaps) else ''
                 lines.append(f'| {run} | {seed} | {last["step"]} | {last["epoch"]} | '
                              f'{utils.duration(float(last["wall_s"]))} | '
-                             f'{utils.duration(gaps[gaps > PAUSE_S].sum())} | '
-                             f'{np.median(gaps):.3f} s |')
+                             f'{utils.duration(gaps[gaps > PAUSE_S].sum())} | {median} |')
     return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
 
 

@@ -133,3 +133,7 @@ def test_run_times_separate_the_gaps_of_a_paused_run(tiny_config):
                     [{'step': s, 'epoch': 1, 'wall_s': w} for s, w in enumerate(wall, 1)])
     table = compare.run_times({0: {'lsgan': 'lsgan_seed0'}}, cfg.checkpoint_dir)
     assert '| lsgan_seed0 | 0 | 8 | 1 | 2 min 26 s | 2 min 25 s | 0.200 s |' in table
+    utils.write_csv(f'{cfg.checkpoint_dir}/lsgan_seed1/losses.csv', ['step', 'epoch', 'wall_s'],
+                    [{'step': 1, 'epoch': 1, 'wall_s': 3.0}])  # one step: no gap, no median
+    table = compare.run_times({1: {'lsgan': 'lsgan_seed1'}}, cfg.checkpoint_dir)
+    assert '| lsgan_seed1 | 1 | 1 | 1 | 3 s | 0 s |  |' in table
