@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from absl import logging  # noqa: E402
 
 import config  # noqa: E402
+import evaluate  # noqa: E402
 import metrics  # noqa: E402
 import registry  # noqa: E402
 import utils  # noqa: E402
@@ -267,15 +268,67 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch):
     return '\n'.join(lines) + '\n'
 
 
+def final_scores(runs_by_seed, scores_path):
+    """FID of each run's final_1000.npz under every classifier of --mode=rescore's CSV, with its
+    range over the classifiers, then the headline pair's paired difference under each."""
+    fids, accuracy = {}, {}  # {run: {classifier: fid}}, {classifier: its test accuracy}
+    for row in utils.read_csv(scores_path):
+        fids.setdefault(row['run'], {})[int(row['classifier'])] = float(row['fid'])
+        accuracy[int(row['classifier'])] = float(row['classifier_test_accuracy'])
+    seed_of = {run: seed for seed, runs in runs_by_seed.items() for run in runs.values() if run in fids}
+    if not seed_of:
+        return ''
+    classifiers = sorted({c for run in seed_of for c in fids[run]})
+    names = [f'classifier {c}' + (' (shipped)' if c == 0 else '') for c in classifiers]
+    lines = ['FID of the 1,000 samples in each run\'s final_1000.npz (the first 1,000 z of the '
+             'fixed evaluation set, at the end of the run; FID of 1,000 samples is higher than of '
+             '5,000) under digit classifiers that differ only in their training seed '
+             '(`python main.py --mode=rescore`, final_scores.csv beside the runs). Classifier 0 is the '
+             'shipped one (data/classifier.npz). The range is how much a FID owes to which '
+             'equally good classifier defines it.', '',
+             '| run | seed | ' + ' | '.join(names) + ' | range |', '| --- | ---: |' + ' ---: |' * (len(names) + 1),
+             '| *the classifier\'s test accuracy* | | ' + ' | '.join(f'{accuracy[c]:.4f}' for c in classifiers) + ' | |']
+    for run, seed in seed_of.items():
+        values = [fids[run].get(c, np.nan) for c in classifiers]
+        lines.append(f'| {run} | {seed} | ' + ' | '.join(f'{v:.3g}' for v in values)
+                     + f' | {np.nanmax(values) - np.nanmin(values):.2g} |')
+    if evaluate.REAL_DIGITS in fids:  # each classifier's floor at this n
+        values = [fids[evaluate.REAL_DIGITS].get(c, np.nan) for c in classifiers]
+        lines.append('| *real digits (1,000 training digits)* | | '
+                     + ' | '.join(f'{v:.3g}' for v in values) + ' | |')
+    base, other = (label(m) for m in FIGURE2_MODELS)
+    pairs = [(seed, [fids[runs[FIGURE2_MODELS[0]]][c] - fids[runs[FIGURE2_MODELS[1]]][c] for c in classifiers])
+             for seed, runs in runs_by_seed.items()
+             if all(set(classifiers) <= set(fids.get(runs[m], {})) for m in FIGURE2_MODELS)]
+    if pairs:
+        lines += ['', f'The same samples, {base} - {other} seed by seed (positive: the regularized '
+                  'run is lower) under each classifier.', '',
+                  '| seed | ' + ' | '.join(names) + ' |', '| ---: |' + ' ---: |' * len(names)]
+        lines += [f'| {seed} | ' + ' | '.join(f'{d:.3g}' for d in diffs) + ' |' for seed, diffs in pairs]
+        columns = np.array([diffs for _, diffs in pairs]).T
+        lines.append(f'| mean +- std, n = {len(pairs)} | ' + ' | '.join(
+            f'{utils.mean_std(d)}; positive in {int((d > 0).sum())}' for d in columns) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 PAUSE_S = 20  # a gap between two logged steps longer than any epoch end's grid, metrics and checkpoint
+
+
+def classifier_of(checkpoint_dir, run):
+    """The classifier that scored a run, as its test accuracy / real-data floor FID (which tell
+    apart the classifiers trained on different machines), or None without classifier.json."""
+    info = _json(Path(checkpoint_dir) / run / 'classifier.json')
+    return info and f'{info["test_accuracy"]:.4f} / {info["real_floor"]["fid"]:.3g}'
 
 
 def run_times(runs_by_seed, checkpoint_dir):
     """Per run that has a loss log: its seed, the steps and epochs it has trained, the training
     loop's wall time over all its invocations (losses.csv's wall_s), how much of it went to gaps
-    over PAUSE_S between two steps (the run paused, or the machine busy), and its median step."""
+    over PAUSE_S between two steps (the run paused, or the machine busy), its median step, the
+    CPU of its last invocation (run.json) and the classifier that scored it."""
     lines = ['| run | seed | steps | epochs | training-loop wall time | in gaps over '
-             f'{PAUSE_S} s | median step |', '| --- |' + ' ---: |' * 6]
+             f'{PAUSE_S} s | median step | CPU | classifier: test accuracy / floor FID |',
+             '| --- |' + ' ---: |' * 6 + ' --- | --- |']
     for seed, runs in runs_by_seed.items():
         for run in runs.values():
             rows = utils.read_csv(Path(checkpoint_dir) / run / 'losses.csv')
@@ -283,33 +336,41 @@ def run_times(runs_by_seed, checkpoint_dir):
                 last = rows[-1]
                 gaps = np.diff([float(r['wall_s']) for r in rows])
                 median = f'{np.median(gaps):.3f} s' if len(gaps) else ''
+                cpu = (_json(Path(checkpoint_dir) / run / 'run.json') or {}).get('cpu', 'not recorded')
                 lines.append(f'| {run} | {seed} | {last["step"]} | {last["epoch"]} | '
                              f'{utils.duration(float(last["wall_s"]))} | '
-                             f'{utils.duration(gaps[gaps > PAUSE_S].sum())} | {median} |')
+                             f'{utils.duration(gaps[gaps > PAUSE_S].sum())} | {median} | {cpu} | '
+                             f'{classifier_of(checkpoint_dir, run) or ""} |')
     return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
 
 
-def results_page(runs_by_seed, checkpoint_dir, epochs):
+def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path):
     floor, gaps = reference_rows(runs_by_seed, checkpoint_dir)
     intro = ['# Results of the study', '',
              'Mean +- sample standard deviation over seeds (n = seeds with a score at that epoch), '
              f'from {", ".join(str(s) for s in runs_by_seed)}. Metrics of 5,000 samples of a fixed '
              "z against the 10,000 MNIST test digits, on this project's digit-classifier "
              'features (metrics.py): compare them within these tables only.', '']
+    classifiers = {c for runs in runs_by_seed.values() for run in runs.values()
+                   if (c := classifier_of(checkpoint_dir, run))}
+    if len(classifiers) > 1:
+        intro += [f'These runs were scored during training by {len(classifiers)} different digit '
+                  'classifiers (the last column of the run table): the ones trained on different '
+                  'CPUs before the classifier shipped with the project. A table that mixes them '
+                  'mixes their FIDs; the final samples under one classifier (below) do not.', '']
     if floor:
         intro.append(f'Real-data floor: {metrics.FLOOR_N} training digits scored the same way.')
     if gaps:
         intro.append(noise_sentence(gaps))
     seed, runs = next(iter(runs_by_seed.items()))
-    pairs = paired_fids(runs_by_seed, checkpoint_dir, epochs[-1])
-    by_epoch = fid_by_epoch(runs, checkpoint_dir)
-    times = run_times(runs_by_seed, checkpoint_dir)
+    sections = {f'{" against ".join(label(m) for m in FIGURE2_MODELS)}, seed by seed':
+                paired_fids(runs_by_seed, checkpoint_dir, epochs[-1]),
+                'Final samples under one classifier, and under others': final_scores(runs_by_seed, scores_path),
+                f'FID at every scored epoch, seed {seed}': fid_by_epoch(runs, checkpoint_dir),
+                'Runs': run_times(runs_by_seed, checkpoint_dir)}
     return '\n'.join(intro) + '\n\n' + '\n'.join(
-        results_table(runs_by_seed, checkpoint_dir, e) for e in epochs) + (
-        f'\n## {" against ".join(label(m) for m in FIGURE2_MODELS)}, seed by seed\n\n{pairs}'
-        if pairs else '') + (
-        f'\n## FID at every scored epoch, seed {seed}\n\n{by_epoch}' if by_epoch else '') + (
-        f'\n## Runs\n\n{times}' if times else '')
+        results_table(runs_by_seed, checkpoint_dir, e) for e in epochs) + ''.join(
+        f'\n## {heading}\n\n{text}' for heading, text in sections.items() if text)
 
 
 def runs_of(cfg, seed):
@@ -322,7 +383,7 @@ def study_page(cfg):
     Figure 1 (early epochs may have more seeds than the last)."""
     epochs = sorted({cfg.compare_epoch or cfg.epochs, *cfg.figure2_epochs})
     return results_page({seed: runs_of(cfg, seed) for seed in cfg.seeds}, cfg.checkpoint_dir,
-                        epochs)
+                        epochs, Path(cfg.sample_dir) / evaluate.FINAL_SCORES)
 
 
 def draw(cfg):

@@ -77,6 +77,7 @@ class Config:
     out: str = 'samples.npz'
     out_dir: str = 'results'
     seeds: tuple = (0,)
+    classifier_seeds: tuple = (0, 1, 2)
     gradcheck_steps: tuple = (0, 10, 100, 500)
     gradcheck_data: str = 'images'
     gradcheck_lams: tuple = (0.5, 5.0, 50.0)

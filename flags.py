@@ -15,10 +15,11 @@ import utils
 
 D = config.Config()  # the defaults
 
-flags.DEFINE_enum('mode', D.mode, ('train', 'eval', 'generate', 'compare', 'gradcheck', 'toy',
-                                   'mechanism'),
+flags.DEFINE_enum('mode', D.mode, ('train', 'eval', 'generate', 'rescore', 'compare', 'gradcheck',
+                                   'toy', 'mechanism'),
                   'train: train --model; eval: score the run\'s newest checkpoint; generate: '
-                  'write --n samples of it to --out; compare: draw the comparison figures from '
+                  'write --n samples of it to --out; rescore: score the final_1000.npz of every run under '
+                  '--sample_dir with each of --classifier_seeds into <sample_dir>/final_scores.csv; compare: draw the comparison figures from '
                   'the runs the other flags name (one per model); gradcheck: the near-optimal '
                   'discriminator experiment (gradcheck.py); toy: the 2-D experiments (toy.py); '
                   'mechanism: the table and figure of the mechanism arms (mechanism.py).')
@@ -112,6 +113,9 @@ flags.DEFINE_string('out_dir', D.out_dir, 'compare, gradcheck, toy: where figure
 flags.DEFINE_list('seeds', [str(s) for s in D.seeds], 'compare: the seeds whose runs RESULTS.md '
                   'and the metric curves summarise; gradcheck and toy: the seeds each experiment '
                   'is repeated with.')
+flags.DEFINE_list('classifier_seeds', [str(s) for s in D.classifier_seeds], 'rescore: the '
+                  'digit classifiers, by seed (0: the shipped one, data/classifier.npz; others are '
+                  'trained once and cached under --checkpoint_dir).')
 flags.DEFINE_list('gradcheck_steps', [str(k) for k in D.gradcheck_steps], 'gradcheck: after how '
                   'many discriminator steps (with G frozen) the generator gradients are measured.')
 flags.DEFINE_enum('gradcheck_data', D.gradcheck_data, ('images', 'ring8', 'disjoint'),
@@ -141,8 +145,9 @@ def _non_negative_number(text):
 for _name in ('epochs', 'batch_size', 'z_dim', 'gf_dim', 'df_dim', 'sample_size',
               'log_every', 'keep_checkpoints', 'eval_n', 'n', 'toy_steps'):
     flags.register_validator(_name, lambda v: v >= 1, message=f'--{_name} must be at least 1')
-flags.register_validator('seeds', lambda v: all(s.isdigit() for s in v),
-                         message='--seeds must be a comma-separated list of integers')
+for _name in ('seeds', 'classifier_seeds'):
+    flags.register_validator(_name, lambda v: v and all(s.isdigit() for s in v),
+                             message=f'--{_name} must be a comma-separated list of integers')
 flags.register_validator('gradcheck_steps', lambda v: all(k.isdigit() for k in v),
                          message='--gradcheck_steps must be a comma-separated list of integers >= 0')
 flags.register_validator('gradcheck_discriminators',
@@ -246,7 +251,7 @@ def config_of(argv):
 def to_config(f=FLAGS):
     """The Config of the parsed flags (protocol and architecture defaults resolved)."""
     values = {field: f[field].value for field in config.Config.__dataclass_fields__}
-    for name, kind in (('seeds', int), ('gradcheck_steps', int), ('figure2_epochs', int),
+    for name, kind in (('seeds', int), ('classifier_seeds', int), ('gradcheck_steps', int), ('figure2_epochs', int),
                        ('gradcheck_lams', float), ('gradcheck_discriminators', str)):
         values[name] = tuple(kind(x) for x in values[name])
     return config.Config(**values)

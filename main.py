@@ -58,6 +58,7 @@ import train  # noqa: E402
 import utils  # noqa: E402
 
 MODES = {'train': train.train, 'eval': evaluate.evaluate, 'generate': evaluate.generate,
+         'rescore': evaluate.rescore,
          'compare': compare.draw, 'gradcheck': gradcheck.run, 'toy': toy.run,
          'mechanism': mechanism.draw}
 

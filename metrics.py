@@ -13,8 +13,12 @@ generated set measured against the held-out test digits.
 - The real-data floor: the same metrics for FLOOR_N training digits, which a generator
   cannot be expected to beat.
 
-The classifier, its test accuracy, the test features and the floor are cached under
-checkpoints/ by a hash of the data, and recomputed only when that data changes.
+The classifier's weights ship with the project (data/classifier.npz, trained by train_network
+with seed 0 on the 60,000 training digits): retraining gives a different network on another
+CPU (other kernels, other rounding), and a different network moves every FID. Data the
+shipped weights were not trained on (a --dataset other than MNIST, a test subset) gets a
+classifier trained here. The classifier, its test accuracy, the test features and the floor
+are cached under checkpoints/ and recomputed only when the data or the classifier changes.
 """
 import hashlib
 import json
@@ -32,6 +36,7 @@ N_CLASSES = 10
 FEATURES = 128
 COVERED_SHARE = 0.01  # a class is covered when it gets at least 1% of the samples
 MIN_TEST_ACCURACY = 0.99
+SHIPPED = Path(__file__).parent / 'data' / 'classifier.npz'
 FLOOR_N = 5000  # training digits scored as if generated: the real-data floor
 PR_K, DC_K = 3, 5  # neighbours of precision/recall and of density/coverage
 HEADLINE = ('fid', 'classifier_score', 'precision', 'recall', 'density', 'coverage',
@@ -73,6 +78,26 @@ def predict(net, images, batch_size=500):
     return np.concatenate(probs), np.concatenate(feats)
 
 
+def shipped_weights(key):
+    """The shipped classifier's weights (numpy arrays in `all_weights` order) if it was trained
+    on the data `key` names, else None."""
+    if not SHIPPED.exists():
+        return None
+    with np.load(SHIPPED) as archive:
+        if str(archive['data_key']) != key:
+            return None
+        return [archive[f'w{i}'] for i in range(len(archive.files) - 1)]
+
+
+def export_weights(net, key, path):
+    """Write `net`'s weights (and the data key they were trained on) in shipped_weights' layout."""
+    def write(tmp):
+        with open(tmp, 'wb') as file:  # a file object: np.savez would append .npz to a path
+            np.savez(file, data_key=key, **{f'w{i}': w.numpy() for i, w in enumerate(net.all_weights)})
+
+    utils.write_atomically(path, write)
+
+
 def train_network(found, epochs=8, batch_size=128, seed=0):
     """The classifier trained on the training digits: Adam at 1e-3, then 1e-4 for the last
     quarter of the steps."""
@@ -102,14 +127,24 @@ def train_network(found, epochs=8, batch_size=128, seed=0):
     return net
 
 
+def floor_digits(found, n=FLOOR_N):
+    """The training digits scored as if generated, for the real-data floor: n of them, in one
+    fixed random order."""
+    return found.x_train[np.random.default_rng(0).permutation(len(found.x_train))[:n]]
+
+
 class Scorer:
     """The cached classifier, the test digits' features and the real-data floor."""
 
-    def __init__(self, found, cache_root):
+    def __init__(self, found, cache_root, seed=0):
         """`found`: data.Data with the whole training split (the classifier and the floor must
-        not depend on a run's --train_size)."""
+        not depend on a run's --train_size). `seed` 0 is the shipped classifier where it fits
+        the data; another seed trains one here (to measure how much FID depends on which
+        equally good classifier defines it)."""
         key = data_key(found)
-        self.directory = Path(cache_root) / f'classifier_{key}'
+        shipped = shipped_weights(key) if seed == 0 else None
+        name = f'shipped_{hashlib.sha1(SHIPPED.read_bytes()).hexdigest()[:8]}' if shipped else f'seed{seed}'
+        self.directory = Path(cache_root) / f'classifier_{key}_{name}'
         self.net = classifier_network()
         checkpoint = tf.train.Checkpoint(weights=self.net.all_weights)
         info_path = self.directory / 'info.json'
@@ -119,7 +154,8 @@ class Scorer:
             self._set_test_features(np.load(self.directory / 'test_features.npy'))
             logging.info('Digit classifier loaded from %s', self.directory)
             return
-        for target, source in zip(self.net.all_weights, train_network(found).all_weights):
+        weights = shipped or [w.numpy() for w in train_network(found, seed=seed).all_weights]
+        for target, source in zip(self.net.all_weights, weights):
             target.assign(source)
         test_probs, test_features = predict(self.net, to_float(found.x_test))
         accuracy = float(np.mean(test_probs.argmax(1) == found.y_test))
@@ -128,10 +164,10 @@ class Scorer:
             logging.warning('Digit classifier below %.0f%% test accuracy: metrics are less '
                             'trustworthy', 100 * MIN_TEST_ACCURACY)
         self._set_test_features(test_features)
-        floor_digits = np.random.default_rng(0).permutation(len(found.x_train))[:FLOOR_N]
-        self.info = {'test_accuracy': accuracy, 'data_key': key, 'n_train': len(found.x_train),
-                     'n_test': len(found.x_test), 'real_floor_n': len(floor_digits),
-                     'real_floor': self.score(to_float(found.x_train[floor_digits]))}
+        floor = floor_digits(found)
+        self.info = {'classifier': name, 'test_accuracy': accuracy, 'data_key': key,
+                     'n_train': len(found.x_train), 'n_test': len(found.x_test),
+                     'real_floor_n': len(floor), 'real_floor': self.score(to_float(floor))}
         self.directory.mkdir(parents=True, exist_ok=True)
         checkpoint.write(str(self.directory / 'weights'))
         np.save(self.directory / 'test_features.npy', self.test_features)
@@ -158,23 +194,32 @@ class Scorer:
                 **{f'class_{k}': float(share) for k, share in enumerate(hist)}}
 
 
-def _distance_chunks(a, b, rows=1024):
-    """(start, distances of a[start:start+rows] to all of b), in float32 chunks: the full
+def _distance_chunks(a, b, rows=512):
+    """(start, distances of a[start:start+rows] to all of b), in float64 chunks: the full
     matrix of two 10,000-point sets is never held at once."""
-    b2 = np.sum(b.astype(np.float32) ** 2, axis=1)
+    b = b.astype(np.float64)
+    b2 = np.sum(b ** 2, axis=1)
     for start in range(0, len(a), rows):
-        chunk = a[start:start + rows].astype(np.float32)
-        squared = np.sum(chunk ** 2, axis=1)[:, None] + b2[None, :] - 2 * chunk @ b.T.astype(np.float32)
+        chunk = a[start:start + rows].astype(np.float64)
+        squared = np.sum(chunk ** 2, axis=1)[:, None] + b2[None, :] - 2 * chunk @ b.T
         yield start, np.sqrt(np.maximum(squared, 0))
 
 
 def kth_neighbour_distance(points, k):
     """Each point's distance to its k-th nearest other point of the same set."""
-    radii = np.empty(len(points), np.float32)
+    radii = np.empty(len(points))
     for start, distances in _distance_chunks(points, points):
         # The point itself is at distance 0, the first of its k + 1 nearest.
         radii[start:start + len(distances)] = np.partition(distances, k, axis=1)[:, k]
     return radii
+
+
+def _inside(distances, radii):
+    """distance <= radius, for a point on the boundary too: the distance from x to y and from
+    y to x come from different matrix products and may differ in the last bits (by 1e-12 at
+    most in float64), so when a set meets itself (or duplicates), the k-th neighbour that
+    defines a ball must still count as inside it on every CPU."""
+    return distances <= radii * (1 + 1e-9)
 
 
 def manifold_metrics(real, fake, pr_k=PR_K, dc_k=DC_K, real_radii=None):
@@ -194,17 +239,17 @@ def manifold_metrics(real, fake, pr_k=PR_K, dc_k=DC_K, real_radii=None):
     in_real_manifold = np.zeros(len(fake), bool)
     real_balls_holding = np.zeros(len(fake), np.int64)
     in_fake_manifold = np.zeros(len(real), bool)
-    nearest_fake = np.full(len(real), np.inf, np.float32)
+    nearest_fake = np.full(len(real), np.inf)
     for start, distances in _distance_chunks(fake, real):  # rows: fake points, columns: real
         rows = slice(start, start + len(distances))
-        in_real_manifold[rows] = np.any(distances <= real_radii[pr_k][None, :], axis=1)
-        real_balls_holding[rows] = np.sum(distances <= real_radii[dc_k][None, :], axis=1)
-        in_fake_manifold |= np.any(distances <= fake_radii[rows, None], axis=0)
+        in_real_manifold[rows] = np.any(_inside(distances, real_radii[pr_k][None, :]), axis=1)
+        real_balls_holding[rows] = np.sum(_inside(distances, real_radii[dc_k][None, :]), axis=1)
+        in_fake_manifold |= np.any(_inside(distances, fake_radii[rows, None]), axis=0)
         nearest_fake = np.minimum(nearest_fake, distances.min(axis=0))
     return {'precision': float(in_real_manifold.mean()),
             'recall': float(in_fake_manifold.mean()),
             'density': float(real_balls_holding.sum() / (dc_k * len(fake))),
-            'coverage': float(np.mean(nearest_fake <= real_radii[dc_k]))}
+            'coverage': float(np.mean(_inside(nearest_fake, real_radii[dc_k])))}
 
 
 def psd_sqrt(matrix):

@@ -11,7 +11,7 @@
 # run (e.g. -- --precision=mixed).
 #   bash run_study.sh [mechanism]           # run the grid here, one run at a time, then merge
 #   bash run_study.sh --list [mechanism]    # print the grid, one command per line, for a scheduler
-#   bash run_study.sh --merge [mechanism]   # copy the small results to git and draw
+#   bash run_study.sh --merge [mechanism]   # copy the small results to git, rescore, draw
 # A run directory is locked while a process trains it: a line started twice exits 2.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -50,6 +50,7 @@ merge() {
   runs_dir=results/runs; [[ $grid_name == mechanism ]] && runs_dir=results/mechanism/runs
   for run_dir in checkpoints/*_seed*/; do
     run=$(basename "$run_dir")
+    [[ $run == classifier_* ]] && continue  # a digit classifier's cache (classifier_<key>_seed1)
     [[ $mechanism_runs == *" $run "* ]] && grid_of_run=mechanism || grid_of_run=study
     [[ $grid_of_run == "$grid_name" ]] || continue
     mkdir -p "$runs_dir/$run"
@@ -59,6 +60,8 @@ merge() {
       "$runs_dir/$run/" 2>/dev/null || true
   done
   local mode=compare; [[ $grid_name == mechanism ]] && mode=mechanism
+  # The final samples under the shipped classifier and two others (final_scores.csv beside them).
+  [[ $grid_name == study ]] && python main.py --mode=rescore --sample_dir=$runs_dir
   python main.py --mode=$mode --seeds=0,1,2 "${extra[@]}" \
     --sample_dir=$runs_dir --checkpoint_dir=$runs_dir --out_dir=results
 }

@@ -178,7 +178,8 @@ def train(cfg):
         utils.fail(f'--batch_size={cfg.batch_size} exceeds the {len(images)} training images')
     computes_in = training.set_precision(cfg.precision)
     record = {**config.run_definition(cfg), 'data_source': found.source, 'n_images': len(images),
-              'steps_per_epoch': steps_per_epoch, 'xla': cfg.xla, 'computes_in': computes_in}
+              'steps_per_epoch': steps_per_epoch, 'xla': cfg.xla, 'computes_in': computes_in,
+              'cpu': training.cpu_line()}
     try:
         utils.check_or_record_run(ckpt_dir / 'run.json', record,
                                   [*config.RUN_DEFINING, 'n_images'])
@@ -210,8 +211,8 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
     # wall_s: seconds of this run's training loops so far, summed over resumed invocations.
     wall_before = float(logs.losses.last_row.get('wall_s') or 0) if logs.losses.last_row else 0.0
     logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in registry.shown_settings(cfg).items()))
-    logging.info('Training %s on %s (%s, XLA %s): %d epochs of %d steps, batch %d, %d images; '
-                 'checkpoints in %s, samples in %s', run, utils.device_line(), computes_in,
+    logging.info('Training %s on %s, %s (%s, XLA %s): %d epochs of %d steps, batch %d, %d images; '
+                 'checkpoints in %s, samples in %s', run, utils.device_line(), training.cpu_line(), computes_in,
                  'on' if cfg.xla else 'off', cfg.epochs, steps_per_epoch, cfg.batch_size,
                  len(images), ckpt_dir, sample_dir)
 

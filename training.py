@@ -4,6 +4,7 @@ loop (train.py), the near-optimal discriminator experiment (gradcheck.py), the 2
 (toy.py) and the benchmark.
 """
 import bisect
+import platform
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -13,6 +14,7 @@ import model
 from registry import ForwardPass
 
 BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+VECTOR_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
 
 
 class Players(NamedTuple):
@@ -43,12 +45,26 @@ def players(cfg, G, D):
     return Players(G, D, g_opt, d_opt)
 
 
-def cpu_flags():
+def _cpuinfo_field(name):
+    """The first `name: value` of /proc/cpuinfo ('' where there is none)."""
     try:
         with open('/proc/cpuinfo') as file:
-            return set(next((line for line in file if line.startswith('flags')), '').split())
+            return next((line.split(':', 1)[1].strip() for line in file
+                         if line.split(':', 1)[0].strip() == name), '')
     except OSError:
-        return set()
+        return ''
+
+
+def cpu_flags():
+    return set(_cpuinfo_field('flags').split())
+
+
+def cpu_line():
+    """The CPU and which of VECTOR_FLAGS it has, e.g. 'AMD EPYC: avx2 avx512f avx512_bf16':
+    kept with every run and benchmark, since the same code runs at different speeds (and
+    precisions) on CPUs with different vector units."""
+    found = ' '.join(flag for flag in VECTOR_FLAGS if flag in cpu_flags())
+    return f'{_cpuinfo_field("model name") or platform.processor()}: {found or "no AVX2"}'
 
 
 def set_precision(precision):

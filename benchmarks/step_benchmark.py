@@ -38,7 +38,6 @@ CONFIGS = ('function', 'xla', 'mixed')
 # The project's float32 step with TensorLayer's own batch norm (separate moment and
 # normalisation ops) instead of model.BatchNorm's fused kernel: the before of that change.
 UNFUSED_BN = 'unfused_bn'
-CPU_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile')
 # --profile's op groups, by op type (the rest: element-wise ops, casts, the optimizer's
 # arithmetic, random numbers).
 PROFILE_GROUPS = (('conv + matmul', ('Conv2D', 'MatMul')), ('batch norm', ('BatchNorm',)))
@@ -272,14 +271,12 @@ def run_child(spec, env=None):
 
 
 def machine():
-    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo')
-                if line.startswith('model name')), platform.processor())
     import training
     flags = training.cpu_flags()
     import tensorflow as tf
-    return (f'{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, TF '
-            f'{tf.__version__}; CPU flags: ' + ', '.join(f'{f} {"yes" if f in flags else "no"}'
-                                                         for f in CPU_FLAGS))
+    return (f'{training.cpu_line().split(":")[0]}, {os.cpu_count()} cores, Python '
+            f'{platform.python_version()}, TF {tf.__version__}; CPU flags: '
+            + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in training.VECTOR_FLAGS))
 
 
 def report(results, breakdowns):

@@ -27,7 +27,7 @@ def fake_run(cfg, run, epochs=2, fid=10.0):
                      for e in range(1, epochs + 1)])
     (utils.Path(ckpt) / 'final.json').write_text(json.dumps({'fid': fid, 'fid_second_z': fid + 1.5}))
     (utils.Path(ckpt) / 'classifier.json').write_text(json.dumps(
-        {'real_floor': dict.fromkeys(compare.TABLE_METRICS, 0.5)}))
+        {'test_accuracy': 0.99, 'real_floor': dict.fromkeys(compare.TABLE_METRICS, 0.5)}))
 
 
 def test_compare_draws_every_model_of_the_registry(tiny_config, tmp_path):
@@ -48,7 +48,9 @@ def test_compare_draws_every_model_of_the_registry(tiny_config, tmp_path):
     assert '*real digits (floor)*' in page and 'mean 1.5, largest 1.5' in page
     # Per-epoch FIDs of seed 0 (fid + epoch in fake_run) and each run's steps and wall time.
     assert '| 2 | ' + ' | '.join(['12'] * len(registry.MODELS)) + ' |' in page
-    assert f'| {config.run_name(cfg, model="lsgan")} | 0 | 4 | 2 | 2 s | 0 s | 0.500 s |' in page
+    assert (f'| {config.run_name(cfg, model="lsgan")} | 0 | 4 | 2 | 2 s | 0 s | 0.500 s | '
+            'not recorded | 0.9900 / 0.5 |') in page
+    assert 'different digit classifiers' not in page  # one classifier scored every run
 
 
 def test_results_table_is_mean_and_std_over_seeds(tiny_config):
@@ -136,4 +138,43 @@ def test_run_times_separate_the_gaps_of_a_paused_run(tiny_config):
     utils.write_csv(f'{cfg.checkpoint_dir}/lsgan_seed1/losses.csv', ['step', 'epoch', 'wall_s'],
                     [{'step': 1, 'epoch': 1, 'wall_s': 3.0}])  # one step: no gap, no median
     table = compare.run_times({1: {'lsgan': 'lsgan_seed1'}}, cfg.checkpoint_dir)
-    assert '| lsgan_seed1 | 1 | 1 | 1 | 3 s | 0 s |  |' in table
+    assert '| lsgan_seed1 | 1 | 1 | 1 | 3 s | 0 s |  | not recorded |  |' in table
+
+
+def test_run_table_names_each_runs_cpu_and_classifier(tiny_config):
+    cfg = tiny_config()
+    runs_by_seed = {0: {m: f'{m}_seed0' for m in registry.MODELS}}
+    for run, accuracy, floor in (('lsgan_seed0', 0.9919, 3.649), ('lsgan_reg_seed0', 0.9923, 3.726)):
+        fake_run(cfg, run)
+        (utils.Path(cfg.checkpoint_dir) / run / 'classifier.json').write_text(json.dumps(
+            {'test_accuracy': accuracy, 'real_floor': {'fid': floor}}))
+    (utils.Path(cfg.checkpoint_dir) / 'lsgan_seed0' / 'run.json').write_text(
+        json.dumps({'cpu': 'AMD EPYC: avx2'}))
+    table = compare.run_times(runs_by_seed, cfg.checkpoint_dir)
+    assert '| AMD EPYC: avx2 | 0.9919 / 3.65 |' in table
+    assert '| not recorded | 0.9923 / 3.73 |' in table
+    page = compare.results_page(runs_by_seed, cfg.checkpoint_dir, [2], cfg.checkpoint_dir + '/none.csv')
+    assert 'scored during training by 2 different digit classifiers' in page
+
+
+def test_final_scores_table_and_its_pairs_under_each_classifier(tiny_config, tmp_path):
+    runs_by_seed = {seed: {m: f'{m}_seed{seed}' for m in registry.MODELS} for seed in (0, 1)}
+    fids = {('lsgan_seed0', 0): 30.0, ('lsgan_seed0', 1): 28.0, ('lsgan_reg_seed0', 0): 27.0,
+            ('lsgan_reg_seed0', 1): 29.0, ('lsgan_seed1', 0): 20.0, ('lsgan_seed1', 1): 21.0,
+            ('lsgan_reg_seed1', 0): 26.0, ('lsgan_reg_seed1', 1): 25.5, ('other_run', 0): 1.0}
+    path = tmp_path / 'final_scores.csv'
+    fids.update({('real_digits', 0): 5.0, ('real_digits', 1): 6.0})
+    utils.write_csv(path, ['run', 'classifier', 'classifier_test_accuracy', 'n', 'fid'],
+                    [{'run': run, 'classifier': c, 'classifier_test_accuracy': 0.99 + c / 1000,
+                      'n': 1000, 'fid': f} for (run, c), f in fids.items()])
+    table = compare.final_scores(runs_by_seed, path)
+    assert "| *the classifier's test accuracy* | | 0.9900 | 0.9910 | |" in table
+    assert '| *real digits (1,000 training digits)* | | 5 | 6 | |' in table
+    assert '| lsgan_seed0 | 0 | 30 | 28 | 2 |' in table
+    assert '| lsgan_reg_seed1 | 1 | 26 | 25.5 | 0.5 |' in table
+    assert 'other_run' not in table  # not a run of these seeds
+    assert '| 0 | 3 | -1 |' in table and '| 1 | -6 | -4.5 |' in table
+    under0, under1 = np.array([3.0, -6.0]), np.array([-1.0, -4.5])
+    assert (f'| mean +- std, n = 2 | {utils.mean_std(under0)}; positive in 1 | '
+            f'{utils.mean_std(under1)}; positive in 0 |') in table
+    assert compare.final_scores(runs_by_seed, tmp_path / 'missing.csv') == ''

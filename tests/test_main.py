@@ -163,6 +163,16 @@ def test_mixed_precision_is_recorded_with_what_it_computes_in(run_main, tmp_path
     has_bf16 = bool(training.cpu_flags() & set(training.BF16_CPU_FLAGS))
     assert record['precision'] == 'mixed'
     assert record['computes_in'] == ('bfloat16' if has_bf16 else 'float32')
+    assert record['cpu'] == training.cpu_line()  # the vector units its speed depends on
+
+
+def test_cpu_line_names_the_vector_units_the_cpu_has(monkeypatch):
+    import training
+    monkeypatch.setattr(training, 'cpu_flags', lambda: {'fpu', 'avx512_bf16', 'avx2', 'sse2'})
+    monkeypatch.setattr(training, '_cpuinfo_field', lambda name: {'model name': 'Some CPU'}.get(name, ''))
+    assert training.cpu_line() == 'Some CPU: avx2 avx512_bf16'
+    monkeypatch.setattr(training, 'cpu_flags', lambda: {'sse2'})
+    assert training.cpu_line() == 'Some CPU: no AVX2'
 
 
 def test_mixed_precision_without_16_bit_units_warns_and_uses_float32(monkeypatch):

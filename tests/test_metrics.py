@@ -103,7 +103,7 @@ def test_manifold_metrics_match_their_definitions_on_the_full_distance_matrix():
     found = metrics.manifold_metrics(real, fake, pr_k=3, dc_k=5)
     assert 0.05 < expected['precision'] < 0.95 and 0.05 < expected['coverage'] < 0.95
     for name, value in expected.items():
-        assert found[name] == pytest.approx(value, abs=2e-3), name
+        assert found[name] == pytest.approx(value, abs=1e-12), name
 
 
 def test_chunked_neighbour_distances_match_a_direct_computation():
@@ -120,9 +120,9 @@ def quick_classifier(monkeypatch):
     trained = []
     original = metrics.train_network
 
-    def quick(found):
+    def quick(found, seed=0):
         trained.append(len(found.x_train))
-        return original(found, epochs=1)
+        return original(found, epochs=1, seed=seed)
 
     monkeypatch.setattr(metrics, 'train_network', quick)
     monkeypatch.setattr(metrics, 'FLOOR_N', 200)
@@ -166,3 +166,62 @@ def test_eval_and_generate_modes(tiny_config, quick_classifier, monkeypatch, cap
     run_dir = f'{cfg.checkpoint_dir}/{config.run_name(cfg)}'
     metrics_csv = open(f'{run_dir}/metrics.csv').read().splitlines()
     assert metrics_csv[0].startswith('step,epoch,fid,classifier_score,precision') and len(metrics_csv) == 2
+
+
+def test_a_classifier_of_another_seed_is_another_network(tmp_path, quick_classifier):
+    found = small_data()
+    first, other = metrics.Scorer(found, tmp_path), metrics.Scorer(found, tmp_path, seed=1)
+    assert quick_classifier == [1000, 1000] and first.directory != other.directory
+    assert any((a.numpy() != b.numpy()).any() for a, b in zip(first.net.all_weights, other.net.all_weights))
+
+
+def test_exported_weights_are_the_shipped_weights_of_their_data_only(tmp_path, monkeypatch):
+    net = metrics.classifier_network()
+    monkeypatch.setattr(metrics, 'SHIPPED', tmp_path / 'classifier.npz')
+    assert metrics.shipped_weights('abc') is None  # nothing shipped
+    metrics.export_weights(net, 'abc', metrics.SHIPPED)
+    for shipped, own in zip(metrics.shipped_weights('abc'), net.all_weights, strict=True):
+        np.testing.assert_array_equal(shipped, own.numpy())
+    assert metrics.shipped_weights('other data') is None
+
+
+def test_the_shipped_classifier_scores_the_full_mnist_without_training(tmp_path, monkeypatch):
+    """data/classifier.npz is used as is (training would fail here), and its test accuracy and
+    real-data floor are those data/README.md records."""
+    import data
+
+    def no_training(*args, **kwargs):
+        raise AssertionError('the shipped classifier should have been used')
+
+    monkeypatch.setattr(metrics, 'train_network', no_training)
+    scorer = metrics.Scorer(data.load('mnist', download=False), tmp_path)
+    assert scorer.info['classifier'].startswith('shipped_')
+    assert scorer.info['test_accuracy'] == pytest.approx(0.9923, abs=1e-4)
+    assert scorer.info['real_floor']['fid'] == pytest.approx(3.73, abs=0.005)
+
+
+def test_rescore_scores_every_final_sample_file_under_each_classifier(
+        tiny_config, quick_classifier, monkeypatch):
+    import data
+    import utils
+    small = small_data()
+    monkeypatch.setattr(data, 'load_or_fail', lambda cfg: (small, small.x_train, small.y_train))
+    cfg = tiny_config(classifier_seeds=(0, 1))
+    noise = np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8)
+    for run, images in (('digits_seed0', small.x_train[-300:]), ('noise_seed0', noise)):
+        train.save_samples(metrics.to_float(images), f'{cfg.sample_dir}/{run}/final_1000.npz')
+    evaluate.rescore(cfg)
+    rows = utils.read_csv(f'{cfg.sample_dir}/{evaluate.FINAL_SCORES}')
+    fid = {(r['run'], int(r['classifier'])): float(r['fid']) for r in rows}
+    assert len(rows) == 6 and {r['n'] for r in rows if r['run'] != 'real_digits'} == {'300'}
+    for classifier in (0, 1):  # real digits are closer to the test digits than noise is
+        assert fid['digits_seed0', classifier] < fid['noise_seed0', classifier]
+        assert fid['real_digits', classifier] < fid['noise_seed0', classifier]
+    expected = metrics.Scorer(small, cfg.checkpoint_dir, seed=1).score(metrics.to_float(noise))['fid']
+    assert fid['noise_seed0', 1] == pytest.approx(expected)
+
+
+def test_rescore_without_final_samples_fails_in_one_line(tiny_config, capsys):
+    with pytest.raises(SystemExit) as stop:
+        evaluate.rescore(tiny_config())
+    assert stop.value.code == 2 and 'final_1000.npz' in capsys.readouterr().err

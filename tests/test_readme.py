@@ -17,7 +17,8 @@ RESULTS = ROOT / 'results'
 
 def study_page(**settings):
     """RESULTS.md as `bash run_study.sh --merge` (or the README's compare command) draws it."""
-    return compare.study_page(config.Config(checkpoint_dir=str(RESULTS / 'runs'), **settings))
+    return compare.study_page(config.Config(checkpoint_dir=str(RESULTS / 'runs'),
+                                            sample_dir=str(RESULTS / 'runs'), **settings))
 
 
 def regenerated():
