@@ -7,8 +7,8 @@
 #   4. ralsgan, seeds 1 and 2
 # mechanism: the arms of mechanism.py (target c, D's batch norm, lambda) at its short budget.
 # Each run resumes where it stopped and a finished one does nothing (the runner skips it
-# without starting it), so any line can be started again. Extra flags after "--" go to every
-# run (e.g. -- --precision=mixed).
+# without starting it, also when only its merged results under results/ are left), so any
+# line can be started again. Extra flags after "--" go to every run (e.g. -- --precision=mixed).
 #   bash run_study.sh [mechanism]           # run the grid here, one run at a time, then merge
 #   bash run_study.sh --list [mechanism]    # print the grid, one command per line, for a scheduler
 #   bash run_study.sh --merge [mechanism]   # copy the small results to git, rescore, draw
@@ -26,12 +26,16 @@ python_lines() {  # the printed lines of a Python expression, without TensorFlow
   python -c "import mechanism, registry; print(*($1), sep='\n')" 2>/dev/null
 }
 
-unfinished() {  # for each given grid line, 1 if its run has not trained to its end, else 0
+runs_dir() { [[ $grid_name == mechanism ]] && echo results/mechanism/runs || echo results/runs; }
+
+unfinished() {  # for each given grid line, 1 if its run has trained to its end neither in
+  # checkpoints/ nor in the merged results (a finished run whose checkpoints are gone), else 0
   printf '%s\n' "$@" | python -c "
 import sys, flags, train
 for line in sys.stdin.read().splitlines():
-    print(int(not train.finished(flags.config_of(['main.py', *line.split(), *sys.argv[1:]]))))
-" "${extra[@]}" 2>/dev/null
+    cfg = flags.config_of(['main.py', *line.split(), *sys.argv[2:]])
+    print(int(not (train.finished(cfg) or train.merged(cfg, sys.argv[1]))))
+" "$(runs_dir)" "${extra[@]}" 2>/dev/null
 }
 
 grid() {
@@ -47,7 +51,7 @@ merge() {
   # the figures and tables from there, so that git holds everything they are drawn from.
   local mechanism_runs runs_dir grid_of_run
   mechanism_runs=" $(python_lines 'mechanism.run_names()' | tr '\n' ' ') "
-  runs_dir=results/runs; [[ $grid_name == mechanism ]] && runs_dir=results/mechanism/runs
+  runs_dir=$(runs_dir)
   for run_dir in checkpoints/*_seed*/; do
     run=$(basename "$run_dir")
     [[ $run == classifier_* ]] && continue  # a digit classifier's cache (classifier_<key>_seed1)

@@ -151,6 +151,18 @@ def finished(cfg):
     return int(latest.rsplit('-', 1)[1]) >= total_steps(cfg, steps_per_epoch)
 
 
+def merged(cfg, runs_dir):
+    """Whether the small results of the run `cfg` names, as `run_study.sh --merge` copied them
+    to runs_dir, reach its last step (losses.csv's last row): a finished run whose checkpoints
+    are gone (a new machine, a fresh clone) need not train again."""
+    run_dir = Path(runs_dir) / config.run_name(cfg)
+    rows = utils.read_csv(run_dir / 'losses.csv')
+    if not rows or not (run_dir / 'run.json').exists():
+        return False
+    steps_per_epoch = json.loads((run_dir / 'run.json').read_text())['steps_per_epoch']
+    return int(rows[-1]['step']) >= total_steps(cfg, steps_per_epoch)
+
+
 class Progress:
     """Progress lines with the recent rate and the time left for the run."""
 

@@ -141,13 +141,21 @@ def test_the_runner_trains_only_the_unfinished_lines_then_merges(tmp_path):
     configs = [flags.config_of(['main.py', *line.split(), *extra]) for line in lines]
     base = config.Config(checkpoint_dir=str(tmp_path / 'checkpoints'))
     arm_seeds = [(arm, seed) for seed in mechanism.SEEDS for arm in mechanism.arms()]
+    merged = config.Config(checkpoint_dir=str(tmp_path / 'results' / 'mechanism' / 'runs'))
     for i, (arm, seed) in enumerate(arm_seeds[1:], start=1):  # line 0 stays unfinished
-        write_scores(base, arm, seed, 30.0, 8.0)
-        run_dir = tmp_path / 'checkpoints' / config.run_name(configs[i])
-        (run_dir / 'checkpoint').write_text('model_checkpoint_path: "ckpt-2"\n')
-        (run_dir / 'ckpt-2.index').write_bytes(b'')
+        if i == 1:  # finished on another machine: only its merged results are here
+            write_scores(merged, arm, seed, 30.0, 8.0)
+            run_dir = Path(merged.checkpoint_dir) / config.run_name(configs[i])
+            utils.write_csv(run_dir / 'losses.csv', ['step', 'epoch'], [{'step': 2, 'epoch': 1}])
+        else:
+            write_scores(base, arm, seed, 30.0, 8.0)
+            run_dir = tmp_path / 'checkpoints' / config.run_name(configs[i])
+            (run_dir / 'checkpoint').write_text('model_checkpoint_path: "ckpt-2"\n')
+            (run_dir / 'ckpt-2.index').write_bytes(b'')
         (run_dir / 'run.json').write_text(json.dumps({'steps_per_epoch': 156}))
-    assert not train.finished(configs[0]) and train.finished(configs[1])
+    assert not train.finished(configs[0]) and train.finished(configs[2])
+    assert not train.finished(configs[1]) and train.merged(configs[1], merged.checkpoint_dir)
+    assert not train.merged(configs[1].replace(max_steps=3), merged.checkpoint_dir)  # trains on
     done = subprocess.run(['bash', str(tmp_path / 'run_study.sh'), 'mechanism', '--', *extra],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
