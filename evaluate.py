@@ -77,6 +77,5 @@ def rescore(cfg):
                          'n': len(images), **{k: scores[k] for k in RESCORED}})
     out = Path(cfg.sample_dir) / FINAL_SCORES
     utils.write_csv(out, list(rows[0]), rows)
-    logging.info('%d runs and %d real digits under %d classifiers scored into %s', len(finals),
-                 train.FINAL_N,
-                 len(cfg.classifier_seeds), out)
+    logging.info('%d runs and %d real digits under %d classifiers scored into %s',
+                 len(finals), train.FINAL_N, len(cfg.classifier_seeds), out)
