@@ -198,9 +198,14 @@ def noise_sentence(gaps):
 
 
 def reference_rows(runs_by_seed, checkpoint_dir):
-    """The real-data floor (from any run's classifier.json) and the FID gaps of the runs."""
+    """{classifier (classifier_of): its real-data floor}, one entry per classifier that scored
+    any of the runs, in the order of the runs, and the FID gaps of the runs."""
     runs = [run for runs in runs_by_seed.values() for run in runs.values()]
-    return real_floor(runs, checkpoint_dir), fid_gaps(runs, checkpoint_dir)
+    floors = {}
+    for run in runs:
+        if info := _json(Path(checkpoint_dir) / run / 'classifier.json'):
+            floors.setdefault(classifier_of(checkpoint_dir, run), info['real_floor'])
+    return floors, fid_gaps(runs, checkpoint_dir)
 
 
 def results_table(runs_by_seed, checkpoint_dir, epoch):
@@ -217,9 +222,10 @@ def results_table(runs_by_seed, checkpoint_dir, epoch):
                 rows.append([log[k][i] if k in log else np.nan for k in TABLE_METRICS])
         cells = [utils.mean_std(column) for column in np.array(rows).T] if rows else [''] * len(TABLE_METRICS)
         lines.append(f'| {label(model)} | {len(rows)} | ' + ' | '.join(cells) + ' |')
-    floor, _ = reference_rows(runs_by_seed, checkpoint_dir)
-    if floor:
-        lines.append('| *real digits (floor)* | | ' + ' | '.join(
+    floors, _ = reference_rows(runs_by_seed, checkpoint_dir)
+    for classifier, floor in floors.items():
+        which = f', classifier {classifier}' if len(floors) > 1 else ''
+        lines.append(f'| *real digits (floor{which})* | | ' + ' | '.join(
             f'{floor[k]:.3g}' if k in floor else '' for k in TABLE_METRICS) + ' |')
     return '\n'.join(lines) + '\n'
 
@@ -345,20 +351,19 @@ def run_times(runs_by_seed, checkpoint_dir):
 
 
 def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path):
-    floor, gaps = reference_rows(runs_by_seed, checkpoint_dir)
+    floors, gaps = reference_rows(runs_by_seed, checkpoint_dir)
     intro = ['# Results of the study', '',
              'Mean +- sample standard deviation over seeds (n = seeds with a score at that epoch), '
              f'from {", ".join(str(s) for s in runs_by_seed)}. Metrics of 5,000 samples of a fixed '
              "z against the 10,000 MNIST test digits, on this project's digit-classifier "
              'features (metrics.py): compare them within these tables only.', '']
-    classifiers = {c for runs in runs_by_seed.values() for run in runs.values()
-                   if (c := classifier_of(checkpoint_dir, run))}
-    if len(classifiers) > 1:
-        intro += [f'These runs were scored during training by {len(classifiers)} different digit '
-                  'classifiers (the last column of the run table): the ones trained on different '
-                  'CPUs before the classifier shipped with the project. A table that mixes them '
-                  'mixes their FIDs; the final samples under one classifier (below) do not.', '']
-    if floor:
+    if len(floors) > 1:
+        intro += [f'These runs were scored during training by {len(floors)} different digit '
+                  'classifiers (the last column of the run table, test accuracy / floor FID; '
+                  'each has its floor row): the ones trained on different CPUs before the '
+                  'classifier shipped with the project. A table that mixes them mixes their '
+                  'FIDs; the final samples under one classifier (below) do not.', '']
+    if floors:
         intro.append(f'Real-data floor: {metrics.FLOOR_N} training digits scored the same way.')
     if gaps:
         intro.append(noise_sentence(gaps))

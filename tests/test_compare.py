@@ -155,6 +155,8 @@ def test_run_table_names_each_runs_cpu_and_classifier(tiny_config):
     assert '| not recorded | 0.9923 / 3.73 |' in table
     page = compare.results_page(runs_by_seed, cfg.checkpoint_dir, [2], cfg.checkpoint_dir + '/none.csv')
     assert 'scored during training by 2 different digit classifiers' in page
+    assert '| *real digits (floor, classifier 0.9919 / 3.65)* | | 3.65 |' in page  # a floor each
+    assert '| *real digits (floor, classifier 0.9923 / 3.73)* | | 3.73 |' in page
 
 
 def test_final_scores_table_and_its_pairs_under_each_classifier(tiny_config, tmp_path):
