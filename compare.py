@@ -198,13 +198,13 @@ def noise_sentence(gaps):
 
 
 def reference_rows(runs_by_seed, checkpoint_dir):
-    """{classifier (classifier_of): its real-data floor}, one entry per classifier that scored
+    """{classifier (classifier_label): its real-data floor}, one entry per classifier that scored
     any of the runs, in the order of the runs, and the FID gaps of the runs."""
     runs = [run for runs in runs_by_seed.values() for run in runs.values()]
     floors = {}
     for run in runs:
         if info := _json(Path(checkpoint_dir) / run / 'classifier.json'):
-            floors.setdefault(classifier_of(checkpoint_dir, run), info['real_floor'])
+            floors.setdefault(classifier_label(info), info['real_floor'])
     return floors, fid_gaps(runs, checkpoint_dir)
 
 
@@ -320,11 +320,10 @@ def final_scores(runs_by_seed, scores_path):
 PAUSE_S = 20  # a gap between two logged steps longer than any epoch end's grid, metrics and checkpoint
 
 
-def classifier_of(checkpoint_dir, run):
-    """The classifier that scored a run, as its test accuracy / real-data floor FID (which tell
-    apart the classifiers trained on different machines), or None without classifier.json."""
-    info = _json(Path(checkpoint_dir) / run / 'classifier.json')
-    return info and f'{info["test_accuracy"]:.4f} / {info["real_floor"]["fid"]:.3g}'
+def classifier_label(info):
+    """The classifier a run's classifier.json describes, as its test accuracy / real-data floor
+    FID (which tell apart the classifiers trained on different machines)."""
+    return f'{info["test_accuracy"]:.4f} / {info["real_floor"]["fid"]:.3g}'
 
 
 def run_times(runs_by_seed, checkpoint_dir):
@@ -343,10 +342,11 @@ def run_times(runs_by_seed, checkpoint_dir):
                 gaps = np.diff([float(r['wall_s']) for r in rows])
                 median = f'{np.median(gaps):.3f} s' if len(gaps) else ''
                 cpu = (_json(Path(checkpoint_dir) / run / 'run.json') or {}).get('cpu', 'not recorded')
+                info = _json(Path(checkpoint_dir) / run / 'classifier.json')
                 lines.append(f'| {run} | {seed} | {last["step"]} | {last["epoch"]} | '
                              f'{utils.duration(float(last["wall_s"]))} | '
                              f'{utils.duration(gaps[gaps > PAUSE_S].sum())} | {median} | {cpu} | '
-                             f'{classifier_of(checkpoint_dir, run) or ""} |')
+                             f'{classifier_label(info) if info else ""} |')
     return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
 
 

@@ -18,8 +18,9 @@ D = config.Config()  # the defaults
 flags.DEFINE_enum('mode', D.mode, ('train', 'eval', 'generate', 'rescore', 'compare', 'gradcheck',
                                    'toy', 'mechanism'),
                   'train: train --model; eval: score the run\'s newest checkpoint; generate: '
-                  'write --n samples of it to --out; rescore: score the final_1000.npz of every run under '
-                  '--sample_dir with each of --classifier_seeds into <sample_dir>/final_scores.csv; compare: draw the comparison figures from '
+                  'write --n samples of it to --out; rescore: score the final_1000.npz of every '
+                  'run under --sample_dir with each of --classifier_seeds into '
+                  '<sample_dir>/final_scores.csv; compare: draw the comparison figures from '
                   'the runs the other flags name (one per model); gradcheck: the near-optimal '
                   'discriminator experiment (gradcheck.py); toy: the 2-D experiments (toy.py); '
                   'mechanism: the table and figure of the mechanism arms (mechanism.py).')
@@ -251,7 +252,8 @@ def config_of(argv):
 def to_config(f=FLAGS):
     """The Config of the parsed flags (protocol and architecture defaults resolved)."""
     values = {field: f[field].value for field in config.Config.__dataclass_fields__}
-    for name, kind in (('seeds', int), ('classifier_seeds', int), ('gradcheck_steps', int), ('figure2_epochs', int),
-                       ('gradcheck_lams', float), ('gradcheck_discriminators', str)):
+    for name, kind in (('seeds', int), ('classifier_seeds', int), ('gradcheck_steps', int),
+                       ('figure2_epochs', int), ('gradcheck_lams', float),
+                       ('gradcheck_discriminators', str)):
         values[name] = tuple(kind(x) for x in values[name])
     return config.Config(**values)

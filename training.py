@@ -59,12 +59,16 @@ def cpu_flags():
     return set(_cpuinfo_field('flags').split())
 
 
+def cpu_name():
+    return _cpuinfo_field('model name') or platform.processor()
+
+
 def cpu_line():
     """The CPU and which of VECTOR_FLAGS it has, e.g. 'AMD EPYC: avx2 avx512f avx512_bf16':
     kept with every run and benchmark, since the same code runs at different speeds (and
     precisions) on CPUs with different vector units."""
     found = ' '.join(flag for flag in VECTOR_FLAGS if flag in cpu_flags())
-    return f'{_cpuinfo_field("model name") or platform.processor()}: {found or "no AVX2"}'
+    return f'{cpu_name()}: {found or "no AVX2"}'
 
 
 def set_precision(precision):

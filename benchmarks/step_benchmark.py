@@ -274,7 +274,7 @@ def machine():
     import training
     flags = training.cpu_flags()
     import tensorflow as tf
-    return (f'{training.cpu_line().split(":")[0]}, {os.cpu_count()} cores, Python '
+    return (f'{training.cpu_name()}, {os.cpu_count()} cores, Python '
             f'{platform.python_version()}, TF {tf.__version__}; CPU flags: '
             + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in training.VECTOR_FLAGS))
 

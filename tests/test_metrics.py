@@ -180,7 +180,8 @@ def test_exported_weights_are_the_shipped_weights_of_their_data_only(tmp_path, m
     monkeypatch.setattr(metrics, 'SHIPPED', tmp_path / 'classifier.npz')
     assert metrics.shipped_weights('abc') is None  # nothing shipped
     metrics.export_weights(net, 'abc', metrics.SHIPPED)
-    for shipped, own in zip(metrics.shipped_weights('abc'), net.all_weights, strict=True):
+    weights, _ = metrics.shipped_weights('abc')
+    for shipped, own in zip(weights, net.all_weights, strict=True):
         np.testing.assert_array_equal(shipped, own.numpy())
     assert metrics.shipped_weights('other data') is None
 
