@@ -164,17 +164,23 @@ def merged(cfg, runs_dir):
 
 
 class Progress:
-    """Progress lines with the recent rate and the time left for the run."""
+    """Progress lines: the rate since the previous line (what the machine does now) and the time
+    left for the run at a smoothed rate (each line moves it by SMOOTHING of the way), so that
+    one slow stretch (an epoch end's metrics, a pause) shifts the ETA a little, not wholly."""
+    SMOOTHING = 0.1
 
     def __init__(self, step, total_steps):
         self.total_steps = total_steps
         self.tick, self.tick_step = time.perf_counter(), step
+        self.smoothed = None
 
     def line(self, step, epoch, values):
         now = time.perf_counter()
         rate = (step - self.tick_step) / max(now - self.tick, 1e-9)
         self.tick, self.tick_step = now, step
-        eta = (self.total_steps - step) / rate if rate else float('inf')
+        self.smoothed = rate if self.smoothed is None else (
+            self.smoothed + self.SMOOTHING * (rate - self.smoothed))
+        eta = (self.total_steps - step) / self.smoothed if self.smoothed else float('inf')
         losses = '  '.join(f'{k} {v:.4f}' for k, v in values.items())
         return (f'step {step}/{self.total_steps}  epoch {epoch}  {losses}  {rate:.2f} steps/s  '
                 f'ETA {utils.duration(eta)}')

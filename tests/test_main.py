@@ -182,3 +182,14 @@ def test_mixed_precision_without_16_bit_units_warns_and_uses_float32(monkeypatch
     monkeypatch.setattr(training.logging, 'warning', warned.append)
     assert training.set_precision('mixed') == 'float32'
     assert 'neither AVX512_BF16 nor AMX' in warned[0]
+
+
+def test_progress_eta_follows_a_smoothed_rate_and_shows_the_recent_one(monkeypatch):
+    import train
+    clock = iter([0.0, 10.0, 110.0])  # 100 steps in 10 s, then 100 steps in 100 s (a pause)
+    monkeypatch.setattr(train.time, 'perf_counter', lambda: next(clock))
+    progress = train.Progress(0, 1000)
+    first = progress.line(100, 1, {'g_loss': 0.5})
+    assert first.endswith('g_loss 0.5000  10.00 steps/s  ETA 1 min 30 s')  # 900 steps at 10/s
+    # The smoothed rate moves a tenth of the way to 1/s: 9.1/s, so 800 steps take 87.9 s.
+    assert progress.line(200, 1, {'g_loss': 0.5}).endswith('1.00 steps/s  ETA 1 min 28 s')
