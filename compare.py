@@ -285,12 +285,13 @@ def final_scores(runs_by_seed, scores_path):
     if not seed_of:
         return ''
     classifiers = sorted({c for run in seed_of for c in fids[run]})
-    names = [f'classifier {c}' + (' (shipped)' if c == 0 else '') for c in classifiers]
+    names = [f'classifier {c}' + (' (metrics)' if c == 0 else '') for c in classifiers]
     lines = ['FID of the 1,000 samples in each run\'s final_1000.npz (the first 1,000 z of the '
              'fixed evaluation set, at the end of the run; FID of 1,000 samples is higher than of '
              '5,000) under digit classifiers that differ only in their training seed '
              '(`python main.py --mode=rescore`, final_scores.csv beside the runs). Classifier 0 is the '
-             'shipped one (data/classifier.npz). The range is how much a FID owes to which '
+             'one behind every other metric (data/classifier.npz); all three ship with the '
+             'project (data/README.md). The range is how much a FID owes to which '
              'equally good classifier defines it.', '',
              '| run | seed | ' + ' | '.join(names) + ' | range |', '| --- | ---: |' + ' ---: |' * (len(names) + 1),
              '| *the classifier\'s test accuracy* | | ' + ' | '.join(f'{accuracy[c]:.4f}' for c in classifiers) + ' | |']

@@ -115,8 +115,9 @@ flags.DEFINE_list('seeds', [str(s) for s in D.seeds], 'compare: the seeds whose 
                   'and the metric curves summarise; gradcheck and toy: the seeds each experiment '
                   'is repeated with.')
 flags.DEFINE_list('classifier_seeds', [str(s) for s in D.classifier_seeds], 'rescore: the '
-                  'digit classifiers, by seed (0: the shipped one, data/classifier.npz; others are '
-                  'trained once and cached under --checkpoint_dir).')
+                  'digit classifiers, by seed (0: data/classifier.npz, the one behind every metric; 1 '
+                  'and 2 ship as data/classifier_seed<k>.npz; others are trained once and cached '
+                  'under --checkpoint_dir).')
 flags.DEFINE_list('gradcheck_steps', [str(k) for k in D.gradcheck_steps], 'gradcheck: after how '
                   'many discriminator steps (with G frozen) the generator gradients are measured.')
 flags.DEFINE_enum('gradcheck_data', D.gradcheck_data, ('images', 'ring8', 'disjoint'),

@@ -15,9 +15,10 @@ generated set measured against the held-out test digits.
 
 The classifier's weights ship with the project (data/classifier.npz, trained by train_network
 with seed 0 on the 60,000 training digits): retraining gives a different network on another
-CPU (other kernels, other rounding), and a different network moves every FID. Data the
-shipped weights were not trained on (a --dataset other than MNIST, a test subset) gets a
-classifier trained here. The classifier, its test accuracy, the test features and the floor
+CPU (other kernels, other rounding), and a different network moves every FID. So do the
+classifiers of seeds 1 and 2 (data/classifier_seed<k>.npz) that --mode=rescore compares it
+with. Data the shipped weights were not trained on (a --dataset other than MNIST, a test
+subset) gets a classifier trained here. The classifier, its test accuracy, the test features and the floor
 are cached under checkpoints/ and recomputed only when the data or the classifier changes.
 """
 import hashlib
@@ -37,7 +38,7 @@ N_CLASSES = 10
 FEATURES = 128
 COVERED_SHARE = 0.01  # a class is covered when it gets at least 1% of the samples
 MIN_TEST_ACCURACY = 0.99
-SHIPPED = Path(__file__).parent / 'data' / 'classifier.npz'
+SHIPPED_DIR = Path(__file__).parent / 'data'
 FLOOR_N = 5000  # training digits scored as if generated: the real-data floor
 PR_K, DC_K = 3, 5  # neighbours of precision/recall and of density/coverage
 HEADLINE = ('fid', 'classifier_score', 'precision', 'recall', 'density', 'coverage',
@@ -79,12 +80,18 @@ def predict(net, images, batch_size=500):
     return np.concatenate(probs), np.concatenate(feats)
 
 
-def shipped_weights(key):
-    """(the shipped classifier's weights as numpy arrays in `all_weights` order, a short hash of
-    its file) if it was trained on the data `key` names, else None."""
-    if not SHIPPED.exists():
+def shipped_path(seed=0):
+    """The file of the shipped classifier trained with `seed` (0: the one behind every metric)."""
+    return SHIPPED_DIR / ('classifier.npz' if seed == 0 else f'classifier_seed{seed}.npz')
+
+
+def shipped_weights(key, seed=0):
+    """(the weights of the classifier shipped for `seed`, as numpy arrays in `all_weights` order,
+    a short hash of its file) if one was trained on the data `key` names, else None."""
+    path = shipped_path(seed)
+    if not path.exists():
         return None
-    raw = SHIPPED.read_bytes()
+    raw = path.read_bytes()
     with np.load(io.BytesIO(raw)) as archive:
         if str(archive['data_key']) != key:
             return None
@@ -141,11 +148,11 @@ class Scorer:
 
     def __init__(self, found, cache_root, seed=0):
         """`found`: data.Data with the whole training split (the classifier and the floor must
-        not depend on a run's --train_size). `seed` 0 is the shipped classifier where it fits
-        the data; another seed trains one here (to measure how much FID depends on which
-        equally good classifier defines it)."""
+        not depend on a run's --train_size). `seed` 0 is the classifier behind every metric; the
+        others measure how much FID depends on which equally good classifier defines it. Each
+        is the shipped one where it fits the data, else trained here."""
         key = data_key(found)
-        shipped = shipped_weights(key) if seed == 0 else None
+        shipped = shipped_weights(key, seed)
         name = f'shipped_{shipped[1]}' if shipped else f'seed{seed}'
         self.directory = Path(cache_root) / f'classifier_{key}_{name}'
         self.net = classifier_network()

@@ -175,30 +175,35 @@ def test_a_classifier_of_another_seed_is_another_network(tmp_path, quick_classif
     assert any((a.numpy() != b.numpy()).any() for a, b in zip(first.net.all_weights, other.net.all_weights))
 
 
-def test_exported_weights_are_the_shipped_weights_of_their_data_only(tmp_path, monkeypatch):
+@pytest.mark.parametrize('seed', [0, 2])
+def test_exported_weights_are_the_shipped_weights_of_their_data_and_seed_only(tmp_path, monkeypatch, seed):
     net = metrics.classifier_network()
-    monkeypatch.setattr(metrics, 'SHIPPED', tmp_path / 'classifier.npz')
-    assert metrics.shipped_weights('abc') is None  # nothing shipped
-    metrics.export_weights(net, 'abc', metrics.SHIPPED)
-    weights, _ = metrics.shipped_weights('abc')
+    monkeypatch.setattr(metrics, 'SHIPPED_DIR', tmp_path)
+    assert metrics.shipped_weights('abc', seed) is None  # nothing shipped
+    metrics.export_weights(net, 'abc', metrics.shipped_path(seed))
+    weights, _ = metrics.shipped_weights('abc', seed)
     for shipped, own in zip(weights, net.all_weights, strict=True):
         np.testing.assert_array_equal(shipped, own.numpy())
-    assert metrics.shipped_weights('other data') is None
+    assert metrics.shipped_weights('other data', seed) is None
+    assert metrics.shipped_weights('abc', 1) is None  # another seed's file
 
 
-def test_the_shipped_classifier_scores_the_full_mnist_without_training(tmp_path, monkeypatch):
-    """data/classifier.npz is used as is (training would fail here), and its test accuracy and
-    real-data floor are those data/README.md records."""
+@pytest.mark.parametrize('seed, accuracy, floor_fid', [(0, 0.9923, 3.73), (1, 0.9920, 3.76),
+                                                       (2, 0.9925, 4.31)])
+def test_the_shipped_classifiers_score_the_full_mnist_without_training(
+        tmp_path, monkeypatch, seed, accuracy, floor_fid):
+    """data/classifier.npz and data/classifier_seed<k>.npz are used as they are (training would
+    fail here), and their test accuracy and real-data floor are those data/README.md records."""
     import data
 
     def no_training(*args, **kwargs):
         raise AssertionError('the shipped classifier should have been used')
 
     monkeypatch.setattr(metrics, 'train_network', no_training)
-    scorer = metrics.Scorer(data.load('mnist', download=False), tmp_path)
+    scorer = metrics.Scorer(data.load('mnist', download=False), tmp_path, seed=seed)
     assert scorer.info['classifier'].startswith('shipped_')
-    assert scorer.info['test_accuracy'] == pytest.approx(0.9923, abs=1e-4)
-    assert scorer.info['real_floor']['fid'] == pytest.approx(3.73, abs=0.005)
+    assert scorer.info['test_accuracy'] == pytest.approx(accuracy, abs=1e-4)
+    assert scorer.info['real_floor']['fid'] == pytest.approx(floor_fid, abs=0.005)
 
 
 def test_rescore_scores_every_final_sample_file_under_each_classifier(
