@@ -60,11 +60,17 @@ def cpu_flags():
 
 
 def cpu_name():
-    return _cpuinfo_field('model name') or platform.processor()
+    """The CPU's model name and its family and model numbers, e.g. 'AMD EPYC (family 26, model
+    2)': a virtual machine may name CPUs of different generations alike (with the same vector
+    units, this project's step took 104 ms on family 26 and 188 ms on an earlier 'AMD EPYC')."""
+    name = _cpuinfo_field('model name') or platform.processor()
+    family, model = _cpuinfo_field('cpu family'), _cpuinfo_field('model')
+    return f'{name} (family {family}, model {model})' if family and model else name
 
 
 def cpu_line():
-    """The CPU and which of VECTOR_FLAGS it has, e.g. 'AMD EPYC: avx2 avx512f avx512_bf16':
+    """The CPU and which of VECTOR_FLAGS it has, e.g. 'AMD EPYC (family 26, model 2): avx2
+    avx512f avx512_bf16':
     kept with every run and benchmark, since the same code runs at different speeds (and
     precisions) on CPUs with different vector units."""
     found = ' '.join(flag for flag in VECTOR_FLAGS if flag in cpu_flags())

@@ -173,6 +173,9 @@ def test_cpu_line_names_the_vector_units_the_cpu_has(monkeypatch):
     assert training.cpu_line() == 'Some CPU: avx2 avx512_bf16'
     monkeypatch.setattr(training, 'cpu_flags', lambda: {'sse2'})
     assert training.cpu_line() == 'Some CPU: no AVX2'
+    fields = {'model name': 'Some CPU', 'cpu family': '26', 'model': '2'}
+    monkeypatch.setattr(training, '_cpuinfo_field', lambda name: fields.get(name, ''))
+    assert training.cpu_line() == 'Some CPU (family 26, model 2): no AVX2'
 
 
 def test_mixed_precision_without_16_bit_units_warns_and_uses_float32(monkeypatch):
