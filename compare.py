@@ -246,15 +246,24 @@ def fid_by_epoch(runs, checkpoint_dir):
     return '\n'.join(lines) + '\n'
 
 
-def paired_fids(runs_by_seed, checkpoint_dir, epoch):
-    """The slides' headline comparison (FIGURE2_MODELS) seed by seed. A seed gives both runs the
-    same initial weights, data order and z, so the FID difference of a seed is a paired one."""
-    base, other = (label(m) for m in FIGURE2_MODELS)
-    rows = []
+def _paired_logs(runs_by_seed, checkpoint_dir):
+    """{seed: ({epoch: FID} of FIGURE2_MODELS[0], the same of [1])} for the seeds with both logs.
+    A seed gives both runs the same initial weights, data order and z, so they are a pair."""
+    pairs = {}
     for seed, runs in runs_by_seed.items():
         logs = [_metrics_log(checkpoint_dir, runs[m]) for m in FIGURE2_MODELS]
-        if all(log is not None and epoch in log['epoch'] for log in logs):
-            fid_base, fid_other = ({int(e): f for e, f in zip(log['epoch'], log['fid'])} for log in logs)
+        if all(log is not None for log in logs):
+            pairs[seed] = tuple({int(e): f for e, f in zip(log['epoch'], log['fid'])} for log in logs)
+    return pairs
+
+
+def paired_fids(runs_by_seed, checkpoint_dir, epoch):
+    """The slides' headline comparison (FIGURE2_MODELS) seed by seed at `epoch`, and in how many
+    epochs the regularized run was the lower one."""
+    base, other = (label(m) for m in FIGURE2_MODELS)
+    rows = []
+    for seed, (fid_base, fid_other) in _paired_logs(runs_by_seed, checkpoint_dir).items():
+        if epoch in fid_base and epoch in fid_other:
             shared = sorted(set(fid_base) & set(fid_other))
             lower = sum(fid_other[e] < fid_base[e] for e in shared)
             rows.append((seed, fid_base[epoch], fid_other[epoch], lower, len(shared)))
@@ -271,6 +280,29 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch):
     lines.append(f'| mean +- std, n = {len(rows)} | {utils.mean_std(a)} | {utils.mean_std(b)} | '
                  f'{utils.mean_std(a - b)}; positive in {int((a > b).sum())} of {len(rows)} | '
                  f'{lower.sum()} of {n.sum()} |')
+    return '\n'.join(lines) + '\n'
+
+
+def paired_differences(runs_by_seed, checkpoint_dir):
+    """The headline pair's FID difference at every epoch, seed by seed: where in training the
+    two runs of a seed differ, not only where they end."""
+    pairs = _paired_logs(runs_by_seed, checkpoint_dir)
+    epochs = sorted({e for a, b in pairs.values() for e in set(a) & set(b)})
+    if not epochs:
+        return ''
+    base, other = (label(m) for m in FIGURE2_MODELS)
+    lines = [f'{base} - {other} (positive: the regularized run is lower), FID at every scored '
+             'epoch, within each seed\'s pair (both runs of a seed were scored by one classifier).',
+             '', '| epoch | ' + ' | '.join(f'seed {seed}' for seed in pairs)
+             + f' | mean +- std | seeds where {other} is lower |',
+             '| ---: |' + ' ---: |' * (len(pairs) + 2)]
+    for epoch in epochs:
+        differences = {seed: a[epoch] - b[epoch] for seed, (a, b) in pairs.items()
+                       if epoch in a and epoch in b}
+        values = np.array(list(differences.values()))
+        cells = [f'{differences[seed]:.3g}' if seed in differences else '' for seed in pairs]
+        lines.append(f'| {epoch} | ' + ' | '.join(cells) + f' | {utils.mean_std(values)} | '
+                     f'{int((values > 0).sum())} of {len(values)} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -371,6 +403,8 @@ def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path):
     seed, runs = next(iter(runs_by_seed.items()))
     sections = {f'{" against ".join(label(m) for m in FIGURE2_MODELS)}, seed by seed':
                 paired_fids(runs_by_seed, checkpoint_dir, epochs[-1]),
+                f'{" - ".join(label(m) for m in FIGURE2_MODELS)} at every epoch':
+                paired_differences(runs_by_seed, checkpoint_dir),
                 'Final samples under one classifier, and under others': final_scores(runs_by_seed, scores_path),
                 f'FID at every scored epoch, seed {seed}': fid_by_epoch(runs, checkpoint_dir),
                 'Runs': run_times(runs_by_seed, checkpoint_dir)}

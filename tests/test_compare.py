@@ -128,6 +128,23 @@ def test_paired_fids_are_each_seeds_differences(tiny_config):
     assert compare.paired_fids(runs_by_seed, cfg.checkpoint_dir, epoch=4) == ''
 
 
+def test_paired_differences_give_every_epoch_of_every_pair(tiny_config):
+    cfg = tiny_config()
+    runs_by_seed = {seed: {m: f'{m}_seed{seed}' for m in registry.MODELS} for seed in (0, 1, 2)}
+    fids = {(0, 'lsgan'): 30.0, (0, 'lsgan_reg'): 25.0, (1, 'lsgan'): 20.0, (1, 'lsgan_reg'): 24.0}
+    for (seed, model), fid in fids.items():
+        fake_run(cfg, f'{model}_seed{seed}', epochs=2, fid=fid)  # fid + epoch at each epoch
+    fake_run(cfg, 'lsgan_seed2', epochs=2)  # seed 2 has no regularized run: not a pair
+    (base, other), (base_1, other_1) = (30.0, 25.0), (20.0, 24.0)
+    lines = compare.paired_differences(runs_by_seed, cfg.checkpoint_dir).splitlines()
+    assert lines[2] == '| epoch | seed 0 | seed 1 | mean +- std | seeds where LSGAN + regularizer is lower |'
+    for epoch in (1, 2):  # both runs gain `epoch` alike: the differences do not move
+        differences = np.array([(base + epoch) - (other + epoch), (base_1 + epoch) - (other_1 + epoch)])
+        assert (f'| {epoch} | 5 | -4 | {differences.mean():.3g} +- {differences.std(ddof=1):.2g} '
+                '| 1 of 2 |') in lines
+    assert compare.paired_differences({0: runs_by_seed[2]}, cfg.checkpoint_dir) == ''
+
+
 def test_run_times_separate_the_gaps_of_a_paused_run(tiny_config):
     cfg = tiny_config()
     wall = [0.2, 0.4, 0.6, 45.6, 45.8, 46.0, 146.0, 146.2]  # paused 45 s and 100 s
