@@ -20,6 +20,7 @@ import config  # noqa: E402
 import evaluate  # noqa: E402
 import metrics  # noqa: E402
 import registry  # noqa: E402
+import training  # noqa: E402
 import utils  # noqa: E402
 
 FIGURE2_MODELS = ('lsgan', 'lsgan_reg')  # the slides' Figure 2
@@ -306,6 +307,48 @@ def paired_differences(runs_by_seed, checkpoint_dir):
     return '\n'.join(lines) + '\n'
 
 
+def g_updates(cfg, steps):
+    """How many G updates cfg's critic schedule makes in its first `steps` training steps."""
+    schedule = training.CriticSchedule(cfg)
+    return sum(schedule.g_turn(step) for step in range(1, steps + 1))
+
+
+def protocol_config(cfg, protocol, model):
+    """cfg for `model` under `protocol`'s own scheme, as `--model --protocol` would give it."""
+    return cfg.replace(protocol=protocol, model=model, **dict.fromkeys(registry.SCHEME[protocol]))
+
+
+def protocol_comparison(cfg, checkpoint_dir, epochs):
+    """Each model with a run of cfg.seed under both protocols: FID at `epochs` and the last
+    one's classifier score and coverage, beside the G updates each schedule made by then (a
+    protocol with n_critic D updates per G update trains G less in the same steps) and the
+    run's training-loop wall time."""
+    rows = []
+    for model in registry.MODELS:
+        configs = {p: protocol_config(cfg, p, model) for p in registry.PROTOCOLS}
+        logs = {p: _metrics_log(checkpoint_dir, config.run_name(c)) for p, c in configs.items()}
+        if not all(log is not None and epochs[-1] in log['epoch'] for log in logs.values()):
+            continue
+        for protocol, log in logs.items():
+            at = {e: log['epoch'] == e for e in epochs}
+            last = at[epochs[-1]]
+            cells = [f'{log["fid"][at[e]][-1]:.3g}' if at[e].any() else '' for e in epochs]
+            losses = utils.read_csv(Path(checkpoint_dir) / config.run_name(configs[protocol]) / 'losses.csv')
+            wall = utils.duration(float(losses[-1]['wall_s'])) if losses else ''
+            rows.append(f'| {label(model)} | {protocol} | '
+                        f'{g_updates(configs[protocol], int(log["step"][last][-1]))} | '
+                        + ' | '.join(cells) + f' | {log["classifier_score"][last][-1]:.3g} | '
+                        f'{log["coverage"][last][-1]:.3g} | {wall} |')
+    if not rows:
+        return ''
+    return '\n'.join([
+        f'Seed {cfg.seed}: the models trained under both protocols (registry.py; README, Models '
+        f'and protocols), the same {epochs[-1]} epochs of training steps each.', '',
+        '| model | protocol | G updates | ' + ' | '.join(f'FID epoch {e}' for e in epochs)
+        + f' | classifier score epoch {epochs[-1]} | coverage epoch {epochs[-1]} | '
+        'training-loop wall time |', '| --- | --- |' + ' ---: |' * (len(epochs) + 4), *rows]) + '\n'
+
+
 def final_scores(runs_by_seed, scores_path):
     """FID of each run's final_1000.npz under every classifier of --mode=rescore's CSV, with its
     range over the classifiers, then the headline pair's paired difference under each."""
@@ -383,7 +426,7 @@ def run_times(runs_by_seed, checkpoint_dir):
     return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
 
 
-def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path):
+def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path, protocols=''):
     floors, gaps = reference_rows(runs_by_seed, checkpoint_dir)
     intro = ['# Results of the study', '',
              'Mean +- sample standard deviation over seeds (n = seeds with a score at that epoch), '
@@ -406,6 +449,7 @@ def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path):
                 f'{" - ".join(label(m) for m in FIGURE2_MODELS)} at every epoch':
                 paired_differences(runs_by_seed, checkpoint_dir),
                 'Final samples under one classifier, and under others': final_scores(runs_by_seed, scores_path),
+                "The course code's settings against the papers'": protocols,
                 f'FID at every scored epoch, seed {seed}': fid_by_epoch(runs, checkpoint_dir),
                 'Runs': run_times(runs_by_seed, checkpoint_dir)}
     return '\n'.join(intro) + '\n\n' + '\n'.join(
@@ -423,7 +467,8 @@ def study_page(cfg):
     Figure 1 (early epochs may have more seeds than the last)."""
     epochs = sorted({cfg.compare_epoch or cfg.epochs, *cfg.figure2_epochs})
     return results_page({seed: runs_of(cfg, seed) for seed in cfg.seeds}, cfg.checkpoint_dir,
-                        epochs, Path(cfg.sample_dir) / evaluate.FINAL_SCORES)
+                        epochs, Path(cfg.sample_dir) / evaluate.FINAL_SCORES,
+                        protocol_comparison(cfg.replace(seed=cfg.seeds[0]), cfg.checkpoint_dir, epochs))
 
 
 def draw(cfg):

@@ -145,6 +145,27 @@ def test_paired_differences_give_every_epoch_of_every_pair(tiny_config):
     assert compare.paired_differences({0: runs_by_seed[2]}, cfg.checkpoint_dir) == ''
 
 
+def test_g_updates_count_the_critic_schedule():
+    cfg = config.Config(model='wgan', protocol='paper')  # 5 critic steps, 100 while warming up
+    assert compare.g_updates(cfg, 2600) == 25 + 20  # 25 x 100 steps, then one every 5 steps
+    assert compare.g_updates(cfg.replace(critic_warmup=False), 2600) == 2600 // 5
+    assert compare.g_updates(config.Config(model='wgan'), 7) == 7  # the slides: every step
+
+
+def test_protocol_comparison_puts_a_models_two_protocols_side_by_side(tiny_config):
+    cfg = tiny_config()
+    slides, paper = (config.run_name(compare.protocol_config(cfg, p, 'wgan')) for p in registry.PROTOCOLS)
+    assert slides.startswith('wgan_') and paper.startswith('wgan_paper_')
+    assert compare.protocol_config(cfg, 'paper', 'wgan').n_critic == 5
+    fake_run(cfg, slides, epochs=2, fid=50.0)  # logs fid + epoch, 2 steps an epoch
+    assert compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2]) == ''  # one protocol only
+    fake_run(cfg, paper, epochs=2, fid=190.0)
+    table = compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2])
+    # 4 steps: the slides give G 4 updates, the paper's warm-up none; wall_s = 0.5 s a step.
+    assert '| WGAN | slides | 4 | 51 | 52 | 52 | 52 | 2 s |' in table
+    assert '| WGAN | paper | 0 | 191 | 192 | 192 | 192 | 2 s |' in table
+
+
 def test_run_times_separate_the_gaps_of_a_paused_run(tiny_config):
     cfg = tiny_config()
     wall = [0.2, 0.4, 0.6, 45.6, 45.8, 46.0, 146.0, 146.2]  # paused 45 s and 100 s
