@@ -326,14 +326,15 @@ def protocol_comparison(cfg, checkpoint_dir, epochs):
     rows = []
     for model in registry.MODELS:
         configs = {p: protocol_config(cfg, p, model) for p in registry.PROTOCOLS}
-        logs = {p: _metrics_log(checkpoint_dir, config.run_name(c)) for p, c in configs.items()}
+        runs = {p: config.run_name(c) for p, c in configs.items()}
+        logs = {p: _metrics_log(checkpoint_dir, run) for p, run in runs.items()}
         if not all(log is not None and epochs[-1] in log['epoch'] for log in logs.values()):
             continue
         for protocol, log in logs.items():
             at = {e: log['epoch'] == e for e in epochs}
             last = at[epochs[-1]]
             cells = [f'{log["fid"][at[e]][-1]:.3g}' if at[e].any() else '' for e in epochs]
-            losses = utils.read_csv(Path(checkpoint_dir) / config.run_name(configs[protocol]) / 'losses.csv')
+            losses = utils.read_csv(Path(checkpoint_dir) / runs[protocol] / 'losses.csv')
             wall = utils.duration(float(losses[-1]['wall_s'])) if losses else ''
             rows.append(f'| {label(model)} | {protocol} | '
                         f'{g_updates(configs[protocol], int(log["step"][last][-1]))} | '
