@@ -254,7 +254,8 @@ def _paired_logs(runs_by_seed, checkpoint_dir):
     for seed, runs in runs_by_seed.items():
         logs = [_metrics_log(checkpoint_dir, runs[m]) for m in FIGURE2_MODELS]
         if all(log is not None for log in logs):
-            pairs[seed] = tuple({int(e): f for e, f in zip(log['epoch'], log['fid'])} for log in logs)
+            pairs[seed] = tuple({int(e): f for e, f in zip(log['epoch'], log['fid'])}
+                                for log in logs)
     return pairs
 
 
@@ -469,7 +470,8 @@ def study_page(cfg):
     epochs = sorted({cfg.compare_epoch or cfg.epochs, *cfg.figure2_epochs})
     return results_page({seed: runs_of(cfg, seed) for seed in cfg.seeds}, cfg.checkpoint_dir,
                         epochs, Path(cfg.sample_dir) / evaluate.FINAL_SCORES,
-                        protocol_comparison(cfg.replace(seed=cfg.seeds[0]), cfg.checkpoint_dir, epochs))
+                        protocol_comparison(cfg.replace(seed=cfg.seeds[0]), cfg.checkpoint_dir,
+                                            epochs))
 
 
 def draw(cfg):

@@ -18,8 +18,9 @@ with seed 0 on the 60,000 training digits): retraining gives a different network
 CPU (other kernels, other rounding), and a different network moves every FID. So do the
 classifiers of seeds 1 and 2 (data/classifier_seed<k>.npz) that --mode=rescore compares it
 with. Data the shipped weights were not trained on (a --dataset other than MNIST, a test
-subset) gets a classifier trained here. The classifier, its test accuracy, the test features and the floor
-are cached under checkpoints/ and recomputed only when the data or the classifier changes.
+subset) gets a classifier trained here. The classifier, its test accuracy, the test features
+and the floor are cached under checkpoints/ and recomputed only when the data or the classifier
+changes.
 """
 import hashlib
 import io

@@ -135,11 +135,11 @@ def test_paired_differences_give_every_epoch_of_every_pair(tiny_config):
     for (seed, model), fid in fids.items():
         fake_run(cfg, f'{model}_seed{seed}', epochs=2, fid=fid)  # fid + epoch at each epoch
     fake_run(cfg, 'lsgan_seed2', epochs=2)  # seed 2 has no regularized run: not a pair
-    (base, other), (base_1, other_1) = (30.0, 25.0), (20.0, 24.0)
     lines = compare.paired_differences(runs_by_seed, cfg.checkpoint_dir).splitlines()
-    assert lines[2] == '| epoch | seed 0 | seed 1 | mean +- std | seeds where LSGAN + regularizer is lower |'
-    for epoch in (1, 2):  # both runs gain `epoch` alike: the differences do not move
-        differences = np.array([(base + epoch) - (other + epoch), (base_1 + epoch) - (other_1 + epoch)])
+    assert lines[2] == ('| epoch | seed 0 | seed 1 | mean +- std | '
+                        'seeds where LSGAN + regularizer is lower |')
+    differences = np.array([30.0 - 25.0, 20.0 - 24.0])  # fake_run adds the epoch to both runs
+    for epoch in (1, 2):
         assert (f'| {epoch} | 5 | -4 | {differences.mean():.3g} +- {differences.std(ddof=1):.2g} '
                 '| 1 of 2 |') in lines
     assert compare.paired_differences({0: runs_by_seed[2]}, cfg.checkpoint_dir) == ''
@@ -154,7 +154,8 @@ def test_g_updates_count_the_critic_schedule():
 
 def test_protocol_comparison_puts_a_models_two_protocols_side_by_side(tiny_config):
     cfg = tiny_config()
-    slides, paper = (config.run_name(compare.protocol_config(cfg, p, 'wgan')) for p in registry.PROTOCOLS)
+    slides, paper = (config.run_name(compare.protocol_config(cfg, p, 'wgan'))
+                     for p in registry.PROTOCOLS)
     assert slides.startswith('wgan_') and paper.startswith('wgan_paper_')
     assert compare.protocol_config(cfg, 'paper', 'wgan').n_critic == 5
     fake_run(cfg, slides, epochs=2, fid=50.0)  # logs fid + epoch, 2 steps an epoch

@@ -176,7 +176,8 @@ def test_a_classifier_of_another_seed_is_another_network(tmp_path, quick_classif
 
 
 @pytest.mark.parametrize('seed', [0, 2])
-def test_exported_weights_are_the_shipped_weights_of_their_data_and_seed_only(tmp_path, monkeypatch, seed):
+def test_exported_weights_are_the_shipped_weights_of_their_data_and_seed_only(
+        tmp_path, monkeypatch, seed):
     net = metrics.classifier_network()
     monkeypatch.setattr(metrics, 'SHIPPED_DIR', tmp_path)
     assert metrics.shipped_weights('abc', seed) is None  # nothing shipped
