@@ -197,7 +197,7 @@ def train(cfg):
     computes_in = training.set_precision(cfg.precision)
     record = {**config.run_definition(cfg), 'data_source': found.source, 'n_images': len(images),
               'steps_per_epoch': steps_per_epoch, 'xla': cfg.xla, 'computes_in': computes_in,
-              'cpu': training.cpu_line()}
+              'cpu': training.cpu_line(), 'device': utils.device_line()}
     try:
         utils.check_or_record_run(ckpt_dir / 'run.json', record,
                                   [*config.RUN_DEFINING, 'n_images'])

@@ -1,6 +1,7 @@
 """main.py end to end (subprocesses, tiny widths, the embedded data) and its flag checking."""
 import csv
 import json
+import os
 import re
 
 import pytest
@@ -156,14 +157,17 @@ def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
         assert reg > 0 and total <= lsgan + reg + 1e-5
 
 
-def test_mixed_precision_is_recorded_with_what_it_computes_in(run_main, tmp_path):
+def test_run_json_records_precision_cpu_and_threads(run_main, tmp_path):
     import training
-    run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', '--precision=mixed')
+    run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', '--precision=mixed',
+             '--threads=1')
     record = json.loads((tmp_path / 'ckpt' / 'lsgan_a-1_b1_c0_n1000_mixed_seed0' / 'run.json').read_text())
     has_bf16 = bool(training.cpu_flags() & set(training.BF16_CPU_FLAGS))
     assert record['precision'] == 'mixed'
     assert record['computes_in'] == ('bfloat16' if has_bf16 else 'float32')
     assert record['cpu'] == training.cpu_line()  # the vector units its speed depends on
+    cores = len(os.sched_getaffinity(0))  # and the threads: runs side by side share the cores
+    assert record['device'] == f'CPU ({cores} cores, 1 threads)'
 
 
 def test_cpu_line_names_the_vector_units_the_cpu_has(monkeypatch):
