@@ -24,6 +24,7 @@ import training  # noqa: E402
 import utils  # noqa: E402
 
 FIGURE2_MODELS = ('lsgan', 'lsgan_reg')  # the slides' Figure 2
+RELATIVE_PAIR = ('lsgan', 'ralsgan')  # the published relative of the slides' regularizer
 TABLE_METRICS = ('fid', 'classifier_score', 'precision', 'recall', 'density', 'coverage',
                  'classes_covered')
 METRIC_TITLES = {'fid': 'FID vs test digits (lower is better)',
@@ -247,24 +248,24 @@ def fid_by_epoch(runs, checkpoint_dir):
     return '\n'.join(lines) + '\n'
 
 
-def _paired_logs(runs_by_seed, checkpoint_dir):
-    """{seed: ({epoch: FID} of FIGURE2_MODELS[0], the same of [1])} for the seeds with both logs.
+def _paired_logs(runs_by_seed, checkpoint_dir, models):
+    """{seed: ({epoch: FID} of models[0], the same of models[1])} for the seeds with both logs.
     A seed gives both runs the same initial weights, data order and z, so they are a pair."""
     pairs = {}
     for seed, runs in runs_by_seed.items():
-        logs = [_metrics_log(checkpoint_dir, runs[m]) for m in FIGURE2_MODELS]
+        logs = [_metrics_log(checkpoint_dir, runs[m]) for m in models]
         if all(log is not None for log in logs):
             pairs[seed] = tuple({int(e): f for e, f in zip(log['epoch'], log['fid'])}
                                 for log in logs)
     return pairs
 
 
-def paired_fids(runs_by_seed, checkpoint_dir, epoch):
-    """The slides' headline comparison (FIGURE2_MODELS) seed by seed at `epoch`, and in how many
-    epochs the regularized run was the lower one."""
-    base, other = (label(m) for m in FIGURE2_MODELS)
+def paired_fids(runs_by_seed, checkpoint_dir, epoch, models=FIGURE2_MODELS):
+    """Two models (the slides' headline pair by default) seed by seed at `epoch`, and in how
+    many epochs the second was the lower one."""
+    base, other = (label(m) for m in models)
     rows = []
-    for seed, (fid_base, fid_other) in _paired_logs(runs_by_seed, checkpoint_dir).items():
+    for seed, (fid_base, fid_other) in _paired_logs(runs_by_seed, checkpoint_dir, models).items():
         if epoch in fid_base and epoch in fid_other:
             shared = sorted(set(fid_base) & set(fid_other))
             lower = sum(fid_other[e] < fid_base[e] for e in shared)
@@ -272,8 +273,8 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch):
     if not rows:
         return ''
     lines = [f'FID at epoch {epoch}. A seed gives both runs the same initial weights, data order '
-             f'and z, so each seed is a pair; difference = {base} - {other} (positive: the '
-             'regularized run is lower). The last column counts the epochs both runs scored.', '',
+             f'and z, so each seed is a pair; difference = {base} - {other} (positive: {other} '
+             'is lower). The last column counts the epochs both runs scored.', '',
              f'| seed | {base} | {other} | difference | epochs where {other} is lower |',
              '| ---: | ---: | ---: | ---: | ---: |']
     lines += [f'| {seed} | {a:.3g} | {b:.3g} | {a - b:.3g} | {lower} of {n} |'
@@ -285,15 +286,15 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch):
     return '\n'.join(lines) + '\n'
 
 
-def paired_differences(runs_by_seed, checkpoint_dir):
-    """The headline pair's FID difference at every epoch, seed by seed: where in training the
-    two runs of a seed differ, not only where they end."""
-    pairs = _paired_logs(runs_by_seed, checkpoint_dir)
+def paired_differences(runs_by_seed, checkpoint_dir, models=FIGURE2_MODELS):
+    """Two models' FID difference at every epoch, seed by seed: where in training the two runs
+    of a seed differ, not only where they end."""
+    pairs = _paired_logs(runs_by_seed, checkpoint_dir, models)
     epochs = sorted({e for a, b in pairs.values() for e in set(a) & set(b)})
     if not epochs:
         return ''
-    base, other = (label(m) for m in FIGURE2_MODELS)
-    lines = [f'{base} - {other} (positive: the regularized run is lower), FID at every scored '
+    base, other = (label(m) for m in models)
+    lines = [f'{base} - {other} (positive: {other} is lower), FID at every scored '
              'epoch, within each seed\'s pair (both runs of a seed were scored by one classifier).',
              '', '| epoch | ' + ' | '.join(f'seed {seed}' for seed in pairs)
              + f' | mean +- std | seeds where {other} is lower |',
@@ -450,6 +451,8 @@ def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path, protocols=''
                 paired_fids(runs_by_seed, checkpoint_dir, epochs[-1]),
                 f'{" - ".join(label(m) for m in FIGURE2_MODELS)} at every epoch':
                 paired_differences(runs_by_seed, checkpoint_dir),
+                f'{" against ".join(label(m) for m in RELATIVE_PAIR)}, seed by seed':
+                paired_fids(runs_by_seed, checkpoint_dir, epochs[-1], RELATIVE_PAIR),
                 'Final samples under one classifier, and under others': final_scores(runs_by_seed, scores_path),
                 "The course code's settings against the papers'": protocols,
                 f'FID at every scored epoch, seed {seed}': fid_by_epoch(runs, checkpoint_dir),

@@ -99,16 +99,17 @@ def test_a_model_keeps_its_colour_whichever_models_a_figure_shows(tiny_config, m
     assert len({compare.colour(model) for model in registry.MODELS}) == len(registry.MODELS)
 
 
-def test_a_seed_starts_lsgan_and_lsgan_reg_from_the_same_weights(tiny_config, tmp_path):
-    """What makes the seed-by-seed table a paired comparison."""
+def test_a_seed_starts_the_paired_models_from_the_same_weights(tiny_config, tmp_path):
+    """What makes the seed-by-seed tables paired comparisons."""
     import train
     weights = {}
-    for model, seed in (('lsgan', 0), ('lsgan_reg', 0), ('lsgan_reg', 1)):
+    for model, seed in (('lsgan', 0), ('lsgan_reg', 0), ('ralsgan', 0), ('lsgan_reg', 1)):
         cfg = tiny_config(model=model, seed=seed)
         players = train.restore_state(cfg, tmp_path / f'{model}{seed}').players
         weights[model, seed] = [w.numpy() for w in players.G.all_weights + players.D.all_weights]
-    for same, other in zip(weights['lsgan', 0], weights['lsgan_reg', 0]):
-        np.testing.assert_array_equal(same, other)
+    for model in ('lsgan_reg', 'ralsgan'):
+        for same, other in zip(weights['lsgan', 0], weights[model, 0], strict=True):
+            np.testing.assert_array_equal(same, other)
     assert any((a != b).any() for a, b in zip(weights['lsgan_reg', 0], weights['lsgan_reg', 1]))
 
 
@@ -126,6 +127,11 @@ def test_paired_fids_are_each_seeds_differences(tiny_config):
     assert (f'| mean +- std, n = 2 | 28 +- 7.1 | 27.5 +- 0.71 | {differences.mean():.3g} +- '
             f'{differences.std(ddof=1):.2g}; positive in 1 of 2 | 3 of 6 |') in table
     assert compare.paired_fids(runs_by_seed, cfg.checkpoint_dir, epoch=4) == ''
+    fake_run(cfg, 'ralsgan_seed0', epochs=3, fid=40.0)  # another pair: LSGAN against RaLSGAN
+    table = compare.paired_fids(runs_by_seed, cfg.checkpoint_dir, 3, ('lsgan', 'ralsgan'))
+    assert '| seed | LSGAN | RaLSGAN | difference | epochs where RaLSGAN is lower |' in table
+    assert '| 0 | 33 | 43 | -10 | 0 of 3 |' in table
+    assert 'n = 1 |' in table  # seeds 1 and 2 have no RaLSGAN run
 
 
 def test_paired_differences_give_every_epoch_of_every_pair(tiny_config):
