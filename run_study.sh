@@ -4,7 +4,7 @@
 #   1. every model of registry.py, --protocol=slides, seed 0 (Figure 1; Figure 2)
 #   2. lsgan and lsgan_reg, seeds 1 and 2 (the headline comparison at n = 3)
 #   3. wgan and wgan_gp under --protocol=paper, seed 0
-#   4. ralsgan, seeds 1 and 2
+#   4. ralsgan, seeds 1 and 2, and under --protocol=paper, seed 0
 # mechanism: the arms of mechanism.py (target c, D's batch norm, lambda) at its short budget.
 # Each run resumes where it stopped and a finished one does nothing (the runner skips it
 # without starting it, also when only its merged results under results/ are left), so any
@@ -44,6 +44,7 @@ grid() {
   for seed in 1 2; do for model in lsgan lsgan_reg; do echo "--model=$model --seed=$seed"; done; done
   for model in wgan wgan_gp; do echo "--model=$model --protocol=paper --seed=0"; done
   for seed in 1 2; do echo "--model=ralsgan --seed=$seed"; done
+  echo "--model=ralsgan --protocol=paper --seed=0"
 }
 
 merge() {
