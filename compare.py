@@ -286,14 +286,14 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch, models=FIGURE2_MODELS):
     return '\n'.join(lines) + '\n'
 
 
-def paired_differences(runs_by_seed, checkpoint_dir, models=FIGURE2_MODELS):
-    """Two models' FID difference at every epoch, seed by seed: where in training the two runs
-    of a seed differ, not only where they end."""
-    pairs = _paired_logs(runs_by_seed, checkpoint_dir, models)
+def paired_differences(runs_by_seed, checkpoint_dir):
+    """The headline pair's FID difference at every epoch, seed by seed: where in training the
+    two runs of a seed differ, not only where they end."""
+    pairs = _paired_logs(runs_by_seed, checkpoint_dir, FIGURE2_MODELS)
     epochs = sorted({e for a, b in pairs.values() for e in set(a) & set(b)})
     if not epochs:
         return ''
-    base, other = (label(m) for m in models)
+    base, other = (label(m) for m in FIGURE2_MODELS)
     lines = [f'{base} - {other} (positive: {other} is lower), FID at every scored '
              'epoch, within each seed\'s pair (both runs of a seed were scored by one classifier).',
              '', '| epoch | ' + ' | '.join(f'seed {seed}' for seed in pairs)
