@@ -315,11 +315,6 @@ def g_updates(cfg, steps):
     return sum(schedule.g_turn(step) for step in range(1, steps + 1))
 
 
-def protocol_config(cfg, protocol, model):
-    """cfg for `model` under `protocol`'s own scheme, as `--model --protocol` would give it."""
-    return cfg.replace(protocol=protocol, model=model, **dict.fromkeys(registry.SCHEME[protocol]))
-
-
 def protocol_comparison(cfg, checkpoint_dir, epochs):
     """Each model with a run of cfg.seed under both protocols: FID at `epochs` and the last
     one's classifier score and coverage, beside the G updates each schedule made by then (a
@@ -327,7 +322,7 @@ def protocol_comparison(cfg, checkpoint_dir, epochs):
     run's training-loop wall time."""
     rows = []
     for model in registry.MODELS:
-        configs = {p: protocol_config(cfg, p, model) for p in registry.PROTOCOLS}
+        configs = {p: cfg.under(p, model) for p in registry.PROTOCOLS}
         runs = {p: config.run_name(c) for p, c in configs.items()}
         logs = {p: _metrics_log(checkpoint_dir, run) for p, run in runs.items()}
         if not all(log is not None and epochs[-1] in log['epoch'] for log in logs.values()):

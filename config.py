@@ -98,14 +98,19 @@ class Config:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def under(self, protocol, model):
+        """This config for `model` under `protocol`'s own scheme, as `--model --protocol` would
+        give it: every training-scheme setting back to what the protocol gives that model."""
+        return dataclasses.replace(self, protocol=protocol, model=model,
+                                   **dict.fromkeys(registry.SCHEME[protocol]))
+
     def for_model(self, model, **overrides):
         """The config `model` gets under this protocol: its own scheme (not the one resolved
         for self.model), except the settings this config changed from that scheme (flags a user
         gave, such as --critic_norm=none), then `overrides`."""
-        scheme = {name: None for name in registry.SCHEME[self.protocol]}
         own = registry.scheme(self.protocol, self.model)
         changed = {name: getattr(self, name) for name in own if getattr(self, name) != own[name]}
-        return dataclasses.replace(self, **{**scheme, **changed, 'model': model, **overrides})
+        return self.under(self.protocol, model).replace(**{**changed, **overrides})
 
     @property
     def spec(self):

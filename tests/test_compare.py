@@ -160,10 +160,10 @@ def test_g_updates_count_the_critic_schedule():
 
 def test_protocol_comparison_puts_a_models_two_protocols_side_by_side(tiny_config):
     cfg = tiny_config()
-    slides, paper = (config.run_name(compare.protocol_config(cfg, p, 'wgan'))
+    slides, paper = (config.run_name(cfg.under(p, 'wgan'))
                      for p in registry.PROTOCOLS)
     assert slides.startswith('wgan_') and paper.startswith('wgan_paper_')
-    assert compare.protocol_config(cfg, 'paper', 'wgan').n_critic == 5
+    assert cfg.under('paper', 'wgan').n_critic == 5
     fake_run(cfg, slides, epochs=2, fid=50.0)  # logs fid + epoch, 2 steps an epoch
     assert compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2]) == ''  # one protocol only
     fake_run(cfg, paper, epochs=2, fid=190.0)
