@@ -18,11 +18,16 @@ median ms/step over --steps steps after warm-up, images/s, GFLOP/s from the step
 goes: every weight layer's forward, weight-gradient and input-gradient op timed alone at the
 step's shapes in each precision, and the optimizer update. With --profile, each
 configuration's own step is also profiled (TensorFlow's profiler): kernel time by op group.
+With --kernels, each configuration's step is run once more with oneDNN's verbose mode, which
+names the implementation (kernel) of every primitive the step executes and times it: which
+kernel each pass of each layer sits on, in the project's step and in Keras's.
 """
 import argparse
+import collections
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -156,6 +161,11 @@ def child(spec):
         print(json.dumps({'rows': breakdown(spec['arch'], spec['dtype'])}))
         return
     step, args = build_step(spec)
+    if spec.get('kernels'):
+        for _ in range(spec['warmup']):
+            float(step(*args)['d_loss'])
+        print(json.dumps({**spec, 'kernels': onednn_kernels(step, args, spec['steps'])}))
+        return
     times = []
     for i in range(spec['warmup'] + spec['steps']):
         start = time.perf_counter()
@@ -196,6 +206,54 @@ def profile(step, args, steps):
                               if any(key in op_type for key in keys)), 'other')
                 ms[group] += event.duration_ps / 1e9 / steps
     return ms
+
+
+def onednn_kernels(step, args, steps):
+    """[(primitive, pass, shape, implementation, data type, calls, ms)] per step, from oneDNN's
+    verbose log of `steps` steps (the process must run with ONEDNN_VERBOSE=1). oneDNN writes
+    the log to file descriptor 1, so it is pointed at a temporary file meanwhile."""
+    import tempfile
+    with tempfile.TemporaryFile('w+') as log:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)
+        try:
+            for _ in range(steps):
+                float(step(*args)['d_loss'])
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        return kernel_rows(log, steps)
+
+
+def kernel_rows(verbose_lines, steps):
+    """Sum oneDNN's verbose exec lines (`onednn_verbose,...,exec,cpu,<primitive>,<implementation>,
+    <pass>,<memory descriptors>,...,<shape>,<ms>`) by primitive, pass, shape, implementation
+    and data type (of the first memory descriptor); per step, heaviest first."""
+    total = collections.defaultdict(lambda: [0, 0.0])
+    for line in verbose_lines:
+        fields = line.strip().split(',')
+        if fields[0] != 'onednn_verbose' or 'exec' not in fields:
+            continue
+        at = fields.index('exec')
+        primitive, implementation, kind = fields[at + 2:at + 5]
+        dtype = re.match(r'[a-z]+[:_]([a-z0-9]+)', fields[at + 5]).group(1)  # src:bf16 or src_f32
+        key = (primitive, kind, conv_shape(fields[-2]), implementation or '-', dtype)
+        total[key][0] += 1
+        total[key][1] += float(fields[-1])
+    rows = [(*key, calls / steps, ms / steps) for key, (calls, ms) in total.items()]
+    return sorted(rows, key=lambda row: -row[-1])
+
+
+def conv_shape(desc):
+    """oneDNN's convolution descriptor, e.g. mb64_ic64oc128_ih14oh7kh5sh2dh0ph1_iw14ow7kw5sw2dw0pw1,
+    as '64->128 ch, 14x14->7x7, 5x5 s2' (square images and kernels); other shapes as given."""
+    m = re.search(r'ic(\d+)oc(\d+)_ih(\d+)oh(\d+)kh(\d+)sh(\d+)', desc)
+    if not m:
+        return desc
+    ic, oc, ih, oh, kh, sh = m.groups()
+    return f'{ic}->{oc} ch, {ih}x{ih}->{oh}x{oh}, {kh}x{kh} s{sh}'
 
 
 def median_ms(fn, repeats=20):
@@ -279,7 +337,46 @@ def machine():
             + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in training.VECTOR_FLAGS))
 
 
-def report(results, breakdowns):
+def kernel_report(results):
+    """One table per architecture and configuration: every oneDNN primitive of the step with
+    its kernel, calls and ms per step in each implementation (project, Keras) side by side."""
+    lines = []
+    for arch, config in dict.fromkeys((r['arch'], r['config']) for r in results):
+        runs = {r['impl']: r['kernels'] for r in results if (r['arch'], r['config']) == (arch, config)}
+        cells = collections.defaultdict(dict)
+        for impl, rows in runs.items():
+            for *key, calls, ms in rows:
+                cells[tuple(key)][impl] = (calls, ms)
+        heaviest = sorted(cells, key=lambda key: -max(ms for _, ms in cells[key].values()))
+        lines += [f"oneDNN primitives of the {arch} {config} step (oneDNN's verbose mode: "
+                  'calls and ms per step of each primitive, by kernel; primitives on the two '
+                  'inter-op threads overlap, so the sums exceed the step; rows under 0.2 ms in '
+                  'every implementation are summed in the last row but one):', '',
+                  '| primitive | pass | shape | kernel | data type | '
+                  + ' | '.join(f'{impl} calls | {impl} ms' for impl in runs) + ' |',
+                  '| --- | --- | --- | --- | --- |' + ' ---: |' * (2 * len(runs))]
+        small = collections.Counter()
+        for key in heaviest:
+            if max(ms for _, ms in cells[key].values()) < 0.2:
+                small.update({impl: ms for impl, (_, ms) in cells[key].items()})
+                continue
+            lines.append('| ' + ' | '.join(key) + ' | ' + ' | '.join(
+                f'{cells[key][impl][0]:.0f} | {cells[key][impl][1]:.1f}' if impl in cells[key]
+                else ' | ' for impl in runs) + ' |')
+        lines.append('| other primitives | | | | | ' + ' | '.join(f' | {small[impl]:.1f}' for impl in runs) + ' |')
+        lines.append('| sum | | | | | ' + ' | '.join(
+            f' | {sum(row[-1] for row in runs[impl]):.1f}' for impl in runs) + ' |')
+        for impl, rows in runs.items():
+            total = sum(row[-1] for row in rows)
+            weights = [row for row in rows if row[1] == 'backward_weights']
+            kernels = ', '.join(sorted({row[3] for row in weights}))
+            lines.append(f'- {impl}: weight gradients (backward_weights) {sum(r[-1] for r in weights):.1f} '
+                         f'of {total:.1f} ms ({sum(r[-1] for r in weights) / total:.0%}), on {kernels}.')
+        lines.append('')
+    return lines
+
+
+def report(results, breakdowns, kernels=()):
     lines = ['| arch | implementation | configuration | computes in | ms/step | images/s | '
              'GFLOP/s | peak MiB |', '| --- | --- | --- | --- | ---: | ---: | ---: | ---: |']
     for r in results:
@@ -327,8 +424,10 @@ def report(results, breakdowns):
                   for name, f, w, i, t, g in rows]
         lines += [f'| sum | | | | {sum(r[4] for r in rows):.0f} | |', '']
     if breakdowns:
-        lines.append('The step minus that sum is batch norm, activations, losses and dispatch, '
-                     'which the ops timed alone leave out.')
+        lines += ['The step minus that sum is batch norm, activations, losses and dispatch, '
+                  'which the ops timed alone leave out.', '']
+    if kernels:
+        lines += kernel_report(kernels)
     return '\n'.join(lines)
 
 
@@ -343,6 +442,9 @@ def main():
     parser.add_argument('--no_breakdown', action='store_true')
     parser.add_argument('--profile', action='store_true',
                         help="also profile each configuration's step: kernel time by op group")
+    parser.add_argument('--kernels', action='store_true',
+                        help="also run each configuration's step under oneDNN's verbose mode: "
+                             'the kernel and time of every primitive')
     parser.add_argument('--out', help='also write the report (markdown) to this file')
     parser.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
                         help='an environment variable for every configuration\'s process (an '
@@ -354,7 +456,7 @@ def main():
     if any('=' not in e for e in args.env):
         parser.error('--env takes NAME=VALUE')
     env = dict(e.split('=', 1) for e in args.env)
-    results, breakdowns = [], {}
+    results, breakdowns, kernels = [], {}, []
     for arch in args.archs.split(','):
         for impl in args.impls.split(','):
             for config in args.configs.split(','):
@@ -366,11 +468,15 @@ def main():
                 results.append(r)
                 print(f'{arch:8s} {impl:8s} {config:9s} {r["ms"]:7.0f} ms/step '
                       f'{r["peak_mib"]:6.0f} MiB', flush=True)
+                if args.kernels:
+                    kernels.append(run_child({'impl': impl, 'arch': arch, 'config': config,
+                                              'steps': args.steps, 'warmup': args.warmup,
+                                              'kernels': True}, {**env, 'ONEDNN_VERBOSE': '1'}))
         if not args.no_breakdown:
             for dtype in ('float32', 'bfloat16'):
                 breakdowns[arch, dtype] = run_child({'impl': 'breakdown', 'arch': arch,
                                                      'dtype': dtype}, env)['rows']
-    text = f'Machine: {machine()}\n\n' + report(results, breakdowns)
+    text = f'Machine: {machine()}\n\n' + report(results, breakdowns, kernels)
     print('\n' + text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,15 @@
 """The benchmarks measure what they say: the step benchmark's profile attributes kernel time to
-the op group that spent it; the allocator probe sees the memory it allocates."""
+the op group that spent it, its kernel table counts oneDNN's primitives as they ran; the
+allocator probe sees the memory it allocates."""
 import json
+import os
 import subprocess
 import sys
+import textwrap
 
+import pytest
 import tensorflow as tf
+from tensorflow.python.util import _pywrap_util_port
 
 from benchmarks import step_benchmark
 from conftest import ROOT
@@ -26,6 +31,58 @@ def test_profile_attributes_kernel_time_to_op_groups():
     assert list(ms) == ['conv + matmul', 'batch norm', 'other']
     assert all(value > 0 for value in ms.values()), ms
     assert ms['conv + matmul'] > ms['other']  # a 5x5 convolution outweighs squaring and a sum
+
+
+def test_kernel_rows_sum_onednn_exec_lines_per_step():
+    lines = [
+        'onednn_verbose,v1,info,oneDNN v3.7.3',
+        'onednn_verbose,v1,primitive,create:cache_miss,cpu,convolution,jit:avx512_core,'
+        'backward_weights,src:f32::blocked:acdb::f0,,alg:convolution_direct,'
+        'mb64_ic64oc128_ih14oh7kh5sh2dh0ph1_iw14ow7kw5sw2dw0pw1,0.5',
+        *['onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx512_core,backward_weights,'
+          'src:f32::blocked:acdb::f0 wei:f32:a:blocked:ABcd16b16a::f0,,alg:convolution_direct,'
+          f'mb64_ic64oc128_ih14oh7kh5sh2dh0ph1_iw14ow7kw5sw2dw0pw1,{ms}' for ms in (3.0, 5.0, 4.0)],
+        'onednn_verbose,v1,primitive,exec,cpu,gemm_api,,undef,src_f32::blocked:ba:f0 '
+        'wei_f32::blocked:ab:f0 dst_f32::blocked:ab:f0,,,4096x64:64x1,1.0',
+        'I0000 a TensorFlow log line, exec, not oneDNN',
+    ]
+    rows = step_benchmark.kernel_rows(lines, steps=2)
+    assert rows == [
+        ('convolution', 'backward_weights', '64->128 ch, 14x14->7x7, 5x5 s2', 'jit:avx512_core',
+         'f32', 1.5, 6.0),
+        ('gemm_api', 'undef', '4096x64:64x1', '-', 'f32', 0.5, 0.5)]
+
+
+@pytest.mark.skipif(not _pywrap_util_port.IsMklEnabled(), reason="TensorFlow's oneDNN ops are off")
+def test_onednn_kernels_sees_each_pass_of_a_convolution_once_per_step():
+    """In a process with oneDNN's verbose mode, a step that convolves and takes both gradients
+    runs one forward, one backward-data and one backward-weights convolution per step."""
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import tensorflow as tf
+        from benchmarks import step_benchmark
+        x, w = tf.random.normal([8, 14, 14, 16]), tf.Variable(tf.random.normal([5, 5, 16, 16]))
+
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.nn.conv2d(x, w, 1, 'SAME') ** 2)
+            dx, dw = tape.gradient(loss, [x, w])
+            return {{'d_loss': tf.reduce_sum(dx) + tf.reduce_sum(dw)}}
+
+        float(step(x)['d_loss'])
+        print(json.dumps(step_benchmark.onednn_kernels(step, (x,), steps=3)))
+    """)
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          check=True, timeout=300, env={**os.environ, 'ONEDNN_VERBOSE': '1'})
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    convolutions = {row[1]: row for row in rows if row[0] == 'convolution'}
+    assert set(convolutions) == {'forward_training', 'backward_data', 'backward_weights'}, rows
+    for _, _, shape, kernel, dtype, calls, ms in convolutions.values():
+        assert (shape, dtype, calls) == ('16->16 ch, 14x14->14x14, 5x5 s1', 'f32', 1.0)
+        assert kernel and ms > 0
 
 
 def test_allocator_probe_sees_the_float_copy_of_the_training_digits():
