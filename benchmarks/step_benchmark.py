@@ -337,41 +337,45 @@ def machine():
             + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in training.VECTOR_FLAGS))
 
 
+SMALL_MS = 0.2  # --kernels: rows under this in every implementation are summed into one
+
+
 def kernel_report(results):
     """One table per architecture and configuration: every oneDNN primitive of the step with
     its kernel, calls and ms per step in each implementation (project, Keras) side by side."""
     lines = []
     for arch, config in dict.fromkeys((r['arch'], r['config']) for r in results):
-        runs = {r['impl']: r['kernels'] for r in results if (r['arch'], r['config']) == (arch, config)}
-        cells = collections.defaultdict(dict)
+        runs = {r['impl']: r['kernels'] for r in results
+                if (r['arch'], r['config']) == (arch, config)}
+        cells = collections.defaultdict(dict)  # primitive key -> {impl: (calls, ms)}
         for impl, rows in runs.items():
             for *key, calls, ms in rows:
                 cells[tuple(key)][impl] = (calls, ms)
-        heaviest = sorted(cells, key=lambda key: -max(ms for _, ms in cells[key].values()))
-        lines += [f"oneDNN primitives of the {arch} {config} step (oneDNN's verbose mode: "
-                  'calls and ms per step of each primitive, by kernel; primitives on the two '
-                  'inter-op threads overlap, so the sums exceed the step; rows under 0.2 ms in '
-                  'every implementation are summed in the last row but one):', '',
+        lines += [f"oneDNN primitives of the {arch} {config} step (oneDNN's verbose mode: calls "
+                  'and ms per step of each primitive, by kernel; primitives on the two inter-op '
+                  'threads overlap, so the sums exceed the step; rows under '
+                  f'{SMALL_MS} ms in every implementation are summed in the last row but one):', '',
                   '| primitive | pass | shape | kernel | data type | '
                   + ' | '.join(f'{impl} calls | {impl} ms' for impl in runs) + ' |',
                   '| --- | --- | --- | --- | --- |' + ' ---: |' * (2 * len(runs))]
         small = collections.Counter()
-        for key in heaviest:
-            if max(ms for _, ms in cells[key].values()) < 0.2:
+        for key in sorted(cells, key=lambda key: -max(ms for _, ms in cells[key].values())):
+            if max(ms for _, ms in cells[key].values()) < SMALL_MS:
                 small.update({impl: ms for impl, (_, ms) in cells[key].items()})
                 continue
-            lines.append('| ' + ' | '.join(key) + ' | ' + ' | '.join(
-                f'{cells[key][impl][0]:.0f} | {cells[key][impl][1]:.1f}' if impl in cells[key]
-                else ' | ' for impl in runs) + ' |')
-        lines.append('| other primitives | | | | | ' + ' | '.join(f' | {small[impl]:.1f}' for impl in runs) + ' |')
-        lines.append('| sum | | | | | ' + ' | '.join(
-            f' | {sum(row[-1] for row in runs[impl]):.1f}' for impl in runs) + ' |')
+            row = [f'{cells[key][impl][0]:.0f} | {cells[key][impl][1]:.1f}' if impl in cells[key]
+                   else ' | ' for impl in runs]
+            lines.append('| ' + ' | '.join([*key, *row]) + ' |')
+        totals = {impl: sum(row[-1] for row in rows) for impl, rows in runs.items()}
+        for name, ms in (('other primitives', small), ('sum', totals)):
+            lines.append(f'| {name} | | | | | '
+                         + ' | '.join(f' | {ms[impl]:.1f}' for impl in runs) + ' |')
         for impl, rows in runs.items():
-            total = sum(row[-1] for row in rows)
             weights = [row for row in rows if row[1] == 'backward_weights']
-            kernels = ', '.join(sorted({row[3] for row in weights}))
-            lines.append(f'- {impl}: weight gradients (backward_weights) {sum(r[-1] for r in weights):.1f} '
-                         f'of {total:.1f} ms ({sum(r[-1] for r in weights) / total:.0%}), on {kernels}.')
+            ms = sum(row[-1] for row in weights)
+            lines.append(f'- {impl}: weight gradients (backward_weights) {ms:.1f} of '
+                         f'{totals[impl]:.1f} ms ({ms / totals[impl]:.0%}), on '
+                         + ', '.join(sorted({row[3] for row in weights})) + '.')
         lines.append('')
     return lines
 

@@ -53,6 +53,24 @@ def test_kernel_rows_sum_onednn_exec_lines_per_step():
         ('gemm_api', 'undef', '4096x64:64x1', '-', 'f32', 0.5, 0.5)]
 
 
+def test_kernel_report_sets_implementations_side_by_side_and_sums_them():
+    def result(impl, rows):
+        return {'arch': 'dcgan', 'config': 'mixed', 'impl': impl, 'kernels': rows}
+
+    conv = ['convolution', 'backward_weights', '64->128 ch, 14x14->7x7, 5x5 s2', 'jit_bf16', 'bf16']
+    lines = step_benchmark.kernel_report([
+        result('project', [[*conv, 3, 16.5], ['reorder', 'undef', '64x1x5x5', 'jit:uni', 'bf16', 8, 0.1],
+                           ['convolution', 'forward_training', 's', 'brg', 'bf16', 3, 8.0]]),
+        result('keras', [[*conv, 3, 15.5], ['gemm_api', 'undef', '64x1:1x4096', '-', 'f32', 3, 0.12]])])
+    assert lines[4] == ('| convolution | backward_weights | 64->128 ch, 14x14->7x7, 5x5 s2 | jit_bf16 | '
+                        'bf16 | 3 | 16.5 | 3 | 15.5 |')
+    assert lines[5] == '| convolution | forward_training | s | brg | bf16 | 3 | 8.0 |  |  |'
+    assert lines[6] == '| other primitives | | | | |  | 0.1 |  | 0.1 |'
+    assert lines[7] == '| sum | | | | |  | 24.6 |  | 15.6 |'
+    assert lines[8] == '- project: weight gradients (backward_weights) 16.5 of 24.6 ms (67%), on jit_bf16.'
+    assert lines[9] == '- keras: weight gradients (backward_weights) 15.5 of 15.6 ms (99%), on jit_bf16.'
+
+
 @pytest.mark.skipif(not _pywrap_util_port.IsMklEnabled(), reason="TensorFlow's oneDNN ops are off")
 def test_onednn_kernels_sees_each_pass_of_a_convolution_once_per_step():
     """In a process with oneDNN's verbose mode, a step that convolves and takes both gradients
