@@ -25,6 +25,7 @@ import utils  # noqa: E402
 
 FIGURE2_MODELS = ('lsgan', 'lsgan_reg')  # the slides' Figure 2
 RELATIVE_PAIR = ('lsgan', 'ralsgan')  # the published relative of the slides' regularizer
+RELATIVE_SCHEME = ('paper', 'ralsgan')  # a protocol and the model whose scheme all share
 TABLE_METRICS = ('fid', 'classifier_score', 'precision', 'recall', 'density', 'coverage',
                  'classes_covered')
 METRIC_TITLES = {'fid': 'FID vs test digits (lower is better)',
@@ -315,45 +316,86 @@ def g_updates(cfg, steps):
     return sum(schedule.g_turn(step) for step in range(1, steps + 1))
 
 
-def protocol_comparison(cfg, checkpoint_dir, epochs):
-    """Each model with a run of cfg.seed under both protocols: FID at `epochs` and the last
-    one's classifier score and coverage, beside the G updates each schedule made by then (a
-    protocol with n_critic D updates per G update trains G less in the same steps) and the
-    run's training-loop wall time."""
+def scheme_row(model, setting, cfg, checkpoint_dir, epochs, final_fids):
+    """A row of a table of runs trained under named schemes: cfg's run's FID at `epochs`, the
+    last one's classifier score and coverage, its final samples' FID under classifier 0, the G
+    updates its schedule made by then (a protocol with n_critic D updates per G update trains
+    G less in the same steps) and its training-loop wall time; None before epochs[-1]."""
+    run = config.run_name(cfg)
+    log = _metrics_log(checkpoint_dir, run)
+    if log is None or epochs[-1] not in log['epoch']:
+        return None
+    at = {e: log['epoch'] == e for e in epochs}
+    last = at[epochs[-1]]
+    cells = [f'{log["fid"][at[e]][-1]:.3g}' if at[e].any() else '' for e in epochs]
+    losses = utils.read_csv(Path(checkpoint_dir) / run / 'losses.csv')
+    wall = utils.duration(float(losses[-1]['wall_s'])) if losses else ''
+    final = f'{final_fids[run][0]:.3g}' if 0 in final_fids.get(run, {}) else ''
+    return (f'| {label(model)} | {setting} | {g_updates(cfg, int(log["step"][last][-1]))} | '
+            + ' | '.join(cells) + f' | {log["classifier_score"][last][-1]:.3g} | '
+            f'{log["coverage"][last][-1]:.3g} | {final} | {wall} |')
+
+
+def scheme_table(caption, setting, rows, epochs):
+    return '\n'.join([
+        caption, '', f'| model | {setting} | G updates | '
+        + ' | '.join(f'FID epoch {e}' for e in epochs)
+        + f' | classifier score epoch {epochs[-1]} | coverage epoch {epochs[-1]} | '
+        'final samples FID (classifier 0) | training-loop wall time |',
+        '| --- | --- |' + ' ---: |' * (len(epochs) + 5), *rows]) + '\n'
+
+
+def protocol_comparison(cfg, checkpoint_dir, epochs, final_fids):
+    """Each model with a run of cfg.seed under both protocols, side by side (scheme_row)."""
     rows = []
     for model in registry.MODELS:
-        configs = {p: cfg.under(p, model) for p in registry.PROTOCOLS}
-        runs = {p: config.run_name(c) for p, c in configs.items()}
-        logs = {p: _metrics_log(checkpoint_dir, run) for p, run in runs.items()}
-        if not all(log is not None and epochs[-1] in log['epoch'] for log in logs.values()):
-            continue
-        for protocol, log in logs.items():
-            at = {e: log['epoch'] == e for e in epochs}
-            last = at[epochs[-1]]
-            cells = [f'{log["fid"][at[e]][-1]:.3g}' if at[e].any() else '' for e in epochs]
-            losses = utils.read_csv(Path(checkpoint_dir) / runs[protocol] / 'losses.csv')
-            wall = utils.duration(float(losses[-1]['wall_s'])) if losses else ''
-            rows.append(f'| {label(model)} | {protocol} | '
-                        f'{g_updates(configs[protocol], int(log["step"][last][-1]))} | '
-                        + ' | '.join(cells) + f' | {log["classifier_score"][last][-1]:.3g} | '
-                        f'{log["coverage"][last][-1]:.3g} | {wall} |')
+        pair = [scheme_row(model, p, cfg.under(p, model), checkpoint_dir, epochs, final_fids)
+                for p in registry.PROTOCOLS]
+        if None not in pair:
+            rows += pair
     if not rows:
         return ''
-    return '\n'.join([
+    return scheme_table(
         f'Seed {cfg.seed}: the models trained under both protocols (registry.py; README, Models '
-        f'and protocols), the same {epochs[-1]} epochs of training steps each.', '',
-        '| model | protocol | G updates | ' + ' | '.join(f'FID epoch {e}' for e in epochs)
-        + f' | classifier score epoch {epochs[-1]} | coverage epoch {epochs[-1]} | '
-        'training-loop wall time |', '| --- | --- |' + ' ---: |' * (len(epochs) + 4), *rows]) + '\n'
+        f'and protocols), the same {epochs[-1]} epochs of training steps each.', 'protocol',
+        rows, epochs)
+
+
+def shared_scheme_comparison(cfg, checkpoint_dir, epochs, final_fids):
+    """RaLSGAN and the two LSGANs of cfg.seed all trained under RaLSGAN's paper scheme (the
+    LSGANs with --protocol=paper and that scheme's settings as flags), so that only the
+    losses differ; '' until all three have run."""
+    protocol, owner = RELATIVE_SCHEME
+    scheme = registry.scheme(protocol, owner)
+    models = dict.fromkeys((*FIGURE2_MODELS, owner))
+    setting = f"{label(owner)}'s {protocol}"
+    rows = [scheme_row(m, setting, cfg.under(protocol, m).replace(**scheme), checkpoint_dir,
+                       epochs, final_fids) for m in models]
+    if None in rows:
+        return ''
+    acting = registry.relevant_scheme(owner, scheme['optimizer'])
+    return scheme_table(
+        f'Seed {cfg.seed}: {", ".join(label(m) for m in models)} under one scheme, {setting} '
+        f'settings ({", ".join(f"{k} {v}" for k, v in scheme.items() if k in acting)}; the '
+        f'LSGANs with --protocol={protocol} and the differing settings as flags), the same '
+        f'{epochs[-1]} epochs of training steps each: only the losses differ.', 'settings',
+        rows, epochs)
+
+
+def read_final_fids(scores_path):
+    """({run: {classifier: FID of its final samples}}, {classifier: its test accuracy}) from
+    --mode=rescore's CSV (both empty without one)."""
+    fids, accuracy = {}, {}
+    for row in utils.read_csv(scores_path):
+        fids.setdefault(row['run'], {})[int(row['classifier'])] = float(row['fid'])
+        accuracy[int(row['classifier'])] = float(row['classifier_test_accuracy'])
+    return fids, accuracy
 
 
 def final_scores(runs_by_seed, scores_path):
     """FID of each run's final_1000.npz under every classifier of --mode=rescore's CSV, with its
     range over the classifiers, then the headline pair's paired difference under each."""
-    fids, accuracy = {}, {}  # {run: {classifier: fid}}, {classifier: its test accuracy}
-    for row in utils.read_csv(scores_path):
-        fids.setdefault(row['run'], {})[int(row['classifier'])] = float(row['fid'])
-        accuracy[int(row['classifier'])] = float(row['classifier_test_accuracy'])
+    fids, accuracy = read_final_fids(scores_path)
     seed_of = {run: seed for seed, runs in runs_by_seed.items() for run in runs.values() if run in fids}
     if not seed_of:
         return ''
@@ -424,7 +466,10 @@ def run_times(runs_by_seed, checkpoint_dir):
     return '\n'.join(lines) + '\n' if len(lines) > 2 else ''
 
 
-def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path, protocols=''):
+def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path, scheme_sections=None):
+    """RESULTS.md: the per-epoch tables, then a section per analysis, with `scheme_sections`
+    ({heading: text}, drawn by study_page from runs outside runs_by_seed) after the final
+    samples."""
     floors, gaps = reference_rows(runs_by_seed, checkpoint_dir)
     intro = ['# Results of the study', '',
              'Mean +- sample standard deviation over seeds (n = seeds with a score at that epoch), '
@@ -449,7 +494,7 @@ def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path, protocols=''
                 f'{" against ".join(label(m) for m in RELATIVE_PAIR)}, seed by seed':
                 paired_fids(runs_by_seed, checkpoint_dir, epochs[-1], RELATIVE_PAIR),
                 'Final samples under one classifier, and under others': final_scores(runs_by_seed, scores_path),
-                "The course code's settings against the papers'": protocols,
+                **(scheme_sections or {}),
                 f'FID at every scored epoch, seed {seed}': fid_by_epoch(runs, checkpoint_dir),
                 'Runs': run_times(runs_by_seed, checkpoint_dir)}
     return '\n'.join(intro) + '\n\n' + '\n'.join(
@@ -464,12 +509,19 @@ def runs_of(cfg, seed):
 
 def study_page(cfg):
     """RESULTS.md of the runs cfg names over cfg.seeds: one table per epoch of Figure 2 and
-    Figure 1 (early epochs may have more seeds than the last)."""
+    Figure 1 (early epochs may have more seeds than the last), and the runs of the first seed
+    under other schemes."""
     epochs = sorted({cfg.compare_epoch or cfg.epochs, *cfg.figure2_epochs})
+    scores = Path(cfg.sample_dir) / evaluate.FINAL_SCORES
+    final_fids = read_final_fids(scores)[0]
+    first = cfg.replace(seed=cfg.seeds[0])
+    protocol, owner = RELATIVE_SCHEME
+    schemes = {"The course code's settings against the papers'":
+               protocol_comparison(first, cfg.checkpoint_dir, epochs, final_fids),
+               f"{label(owner)} and the LSGANs under {label(owner)}'s {protocol} settings":
+               shared_scheme_comparison(first, cfg.checkpoint_dir, epochs, final_fids)}
     return results_page({seed: runs_of(cfg, seed) for seed in cfg.seeds}, cfg.checkpoint_dir,
-                        epochs, Path(cfg.sample_dir) / evaluate.FINAL_SCORES,
-                        protocol_comparison(cfg.replace(seed=cfg.seeds[0]), cfg.checkpoint_dir,
-                                            epochs))
+                        epochs, scores, schemes)
 
 
 def draw(cfg):

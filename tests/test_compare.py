@@ -7,6 +7,7 @@ import pytest
 
 import compare
 import config
+import flags
 import registry
 import utils
 
@@ -165,12 +166,37 @@ def test_protocol_comparison_puts_a_models_two_protocols_side_by_side(tiny_confi
     assert slides.startswith('wgan_') and paper.startswith('wgan_paper_')
     assert cfg.under('paper', 'wgan').n_critic == 5
     fake_run(cfg, slides, epochs=2, fid=50.0)  # logs fid + epoch, 2 steps an epoch
-    assert compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2]) == ''  # one protocol only
+    assert compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2], {}) == ''  # one protocol
     fake_run(cfg, paper, epochs=2, fid=190.0)
-    table = compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2])
+    table = compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2], {})
     # 4 steps: the slides give G 4 updates, the paper's warm-up none; wall_s = 0.5 s a step.
-    assert '| WGAN | slides | 4 | 51 | 52 | 52 | 52 | 2 s |' in table
-    assert '| WGAN | paper | 0 | 191 | 192 | 192 | 192 | 2 s |' in table
+    assert '| WGAN | slides | 4 | 51 | 52 | 52 | 52 |  | 2 s |' in table  # no final samples
+    assert '| WGAN | paper | 0 | 191 | 192 | 192 | 192 |  | 2 s |' in table
+    final_fids = {paper: {0: 188.7, 1: 195.0}}  # classifier 0's FID is the one shown
+    table = compare.protocol_comparison(cfg, cfg.checkpoint_dir, [1, 2], final_fids)
+    assert '| WGAN | paper | 0 | 191 | 192 | 192 | 192 | 189 | 2 s |' in table
+
+
+def test_shared_scheme_comparison_trains_the_lsgans_as_ralsgans_paper(tiny_config):
+    """The LSGANs' runs under RaLSGAN's paper scheme are named as their flags name them; the
+    table appears once all three models have run, one row each."""
+    cfg = tiny_config()
+    runs = {'lsgan': 'lsgan_a-1_b1_c0_paper_lr0.0002_n1000_seed0',
+            'lsgan_reg': 'lsgan_reg_a-1_b1_c0_lam0.5_paper_lr0.0002_n1000_seed0',
+            'ralsgan': 'ralsgan_paper_n1000_seed0'}
+    for model, run in runs.items():
+        flags_cfg = flags.config_of(['main.py', f'--model={model}', '--protocol=paper', '--lr=2e-4',
+                                     '--train_size=1000', '--nodownload'])
+        assert config.run_name(flags_cfg) == run
+    for run in list(runs.values())[:2]:
+        fake_run(cfg, run, fid=30.0)
+    assert compare.shared_scheme_comparison(cfg, cfg.checkpoint_dir, [1, 2], {}) == ''
+    fake_run(cfg, runs['ralsgan'], fid=40.0)
+    table = compare.shared_scheme_comparison(cfg, cfg.checkpoint_dir, [1, 2], {})
+    assert "lr 0.0002, beta1 0.5" in table and 'schedule alternating' in table
+    for name, fid in (('LSGAN', 31), ('LSGAN + regularizer', 31), ('RaLSGAN', 41)):
+        # alternating updates: every step a D update then a G update
+        assert f"| {name} | RaLSGAN's paper | 4 | {fid} | {fid + 1} |" in table
 
 
 def test_run_times_separate_the_gaps_of_a_paused_run(tiny_config):
