@@ -337,6 +337,7 @@ def scheme_row(model, setting, cfg, checkpoint_dir, epochs, final_fids):
 
 
 def scheme_table(caption, setting, rows, epochs):
+    """scheme_row's rows under their caption and header (`setting` names the second column)."""
     return '\n'.join([
         caption, '', f'| model | {setting} | G updates | '
         + ' | '.join(f'FID epoch {e}' for e in epochs)
