@@ -5,6 +5,7 @@
 #   2. lsgan and lsgan_reg, seeds 1 and 2 (the headline comparison at n = 3)
 #   3. wgan and wgan_gp under --protocol=paper, seed 0
 #   4. ralsgan, seeds 1 and 2, and under --protocol=paper, seed 0
+#   5. lsgan and lsgan_reg under ralsgan's paper settings (--protocol=paper --lr=2e-4), seed 0
 # mechanism: the arms of mechanism.py (target c, D's batch norm, lambda) at its short budget.
 # Each run resumes where it stopped and a finished one does nothing (the runner skips it
 # without starting it, also when only its merged results under results/ are left), so any
@@ -45,6 +46,7 @@ grid() {
   for model in wgan wgan_gp; do echo "--model=$model --protocol=paper --seed=0"; done
   for seed in 1 2; do echo "--model=ralsgan --seed=$seed"; done
   echo "--model=ralsgan --protocol=paper --seed=0"
+  for model in lsgan lsgan_reg; do echo "--model=$model --protocol=paper --lr=2e-4 --seed=0"; done
 }
 
 merge() {
