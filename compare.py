@@ -370,8 +370,8 @@ def shared_scheme_comparison(cfg, checkpoint_dir, epochs, final_fids):
     scheme = registry.scheme(protocol, owner)
     models = dict.fromkeys((*FIGURE2_MODELS, owner))
     setting = f"{label(owner)}'s {protocol}"
-    rows = [scheme_row(m, setting, cfg.under(protocol, m).replace(**scheme), checkpoint_dir,
-                       epochs, final_fids) for m in models]
+    rows = [scheme_row(m, setting, cfg.replace(protocol=protocol, model=m, **scheme),
+                       checkpoint_dir, epochs, final_fids) for m in models]
     if None in rows:
         return ''
     acting = registry.relevant_scheme(owner, scheme['optimizer'])

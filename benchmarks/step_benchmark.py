@@ -46,6 +46,7 @@ UNFUSED_BN = 'unfused_bn'
 # --profile's op groups, by op type (the rest: element-wise ops, casts, the optimizer's
 # arithmetic, random numbers).
 PROFILE_GROUPS = (('conv + matmul', ('Conv2D', 'MatMul')), ('batch norm', ('BatchNorm',)))
+SMALL_MS = 0.2  # --kernels: rows under this in every implementation are summed into one
 
 
 def weight_layers(arch):
@@ -116,6 +117,11 @@ def step_flops(arch):
     return sum(forward_flops(*layer[2:]) * sum(passes(layers, i)) for i, layer in enumerate(layers))
 
 
+def run_steps(step, args, n):
+    for _ in range(n):
+        float(step(*args)['d_loss'])  # fetching the loss waits for the whole step
+
+
 def tensorlayer_batch_norm(self, inputs):
     """TensorLayer 2.2.5's BatchNorm.forward, then its moving statistics pointed back at their
     variables, which TL rebinds to tensors (the smallest fix that lets it run in a tf.function)."""
@@ -162,14 +168,13 @@ def child(spec):
         return
     step, args = build_step(spec)
     if spec.get('kernels'):
-        for _ in range(spec['warmup']):
-            float(step(*args)['d_loss'])
+        run_steps(step, args, spec['warmup'])
         print(json.dumps({**spec, 'kernels': onednn_kernels(step, args, spec['steps'])}))
         return
     times = []
     for i in range(spec['warmup'] + spec['steps']):
         start = time.perf_counter()
-        float(step(*args)['d_loss'])  # fetching the loss waits for the whole step
+        run_steps(step, args, 1)
         if i >= spec['warmup']:
             times.append(time.perf_counter() - start)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -187,8 +192,7 @@ def profile(step, args, steps):
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
-        for _ in range(steps):
-            float(step(*args)['d_loss'])
+        run_steps(step, args, steps)
         tf.profiler.experimental.stop()
         space = xplane_pb2.XSpace()
         space.ParseFromString(next(Path(logdir).rglob('*.xplane.pb')).read_bytes())
@@ -218,8 +222,7 @@ def onednn_kernels(step, args, steps):
         saved = os.dup(1)
         os.dup2(log.fileno(), 1)
         try:
-            for _ in range(steps):
-                float(step(*args)['d_loss'])
+            run_steps(step, args, steps)
         finally:
             os.dup2(saved, 1)
             os.close(saved)
@@ -337,9 +340,6 @@ def machine():
             + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in training.VECTOR_FLAGS))
 
 
-SMALL_MS = 0.2  # --kernels: rows under this in every implementation are summed into one
-
-
 def kernel_report(results):
     """One table per architecture and configuration: every oneDNN primitive of the step with
     its kernel, calls and ms per step in each implementation (project, Keras) side by side."""
@@ -358,9 +358,10 @@ def kernel_report(results):
                   '| primitive | pass | shape | kernel | data type | '
                   + ' | '.join(f'{impl} calls | {impl} ms' for impl in runs) + ' |',
                   '| --- | --- | --- | --- | --- |' + ' ---: |' * (2 * len(runs))]
+        largest = {key: max(ms for _, ms in by_impl.values()) for key, by_impl in cells.items()}
         small = collections.Counter()
-        for key in sorted(cells, key=lambda key: -max(ms for _, ms in cells[key].values())):
-            if max(ms for _, ms in cells[key].values()) < SMALL_MS:
+        for key in sorted(cells, key=lambda key: -largest[key]):
+            if largest[key] < SMALL_MS:
                 small.update({impl: ms for impl, (_, ms) in cells[key].items()})
                 continue
             row = [f'{cells[key][impl][0]:.0f} | {cells[key][impl][1]:.1f}' if impl in cells[key]
