@@ -67,6 +67,7 @@ class Config:
     eval_every: int = 1
     grad_every: int = 50
     eval_n: int = 5000
+    keep_samples_at: tuple = (1, 2, 3, 5)  # epochs whose 1,000 evaluation samples are kept
     log_every: int = 50
     keep_checkpoints: int = 3
     checkpoint_every: int = 500

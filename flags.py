@@ -99,6 +99,9 @@ flags.DEFINE_integer('eval_every', D.eval_every, 'Compute the sample-quality met
 flags.DEFINE_integer('grad_every', D.grad_every, 'Every this many steps, log gradient norms (G\'s '
                      'loss and its terms, grad_x D at generated samples) to gradients.csv (0: never).')
 flags.DEFINE_integer('eval_n', D.eval_n, 'Generated samples the metrics are computed from.')
+flags.DEFINE_list('keep_samples_at', [str(e) for e in D.keep_samples_at], 'Epochs whose 1,000 '
+                  'samples of the fixed evaluation z are kept as <sample_dir>/<run>/'
+                  'samples_1000_epoch_NNN.npz (uint8, key x), beside final_1000.npz; empty: none.')
 flags.DEFINE_integer('log_every', D.log_every, 'Steps between two progress lines.')
 flags.DEFINE_integer('keep_checkpoints', D.keep_checkpoints, 'How many recent checkpoints to keep.')
 flags.DEFINE_integer('checkpoint_every', D.checkpoint_every, 'Also checkpoint every this many '
@@ -158,6 +161,8 @@ flags.register_validator('gradcheck_discriminators',
                                  + ', '.join(config.Config.gradcheck_discriminators))
 flags.register_validator('gradcheck_lams', lambda v: all(_non_negative_number(x) for x in v),
                          message='--gradcheck_lams must be a comma-separated list of numbers >= 0')
+flags.register_validator('keep_samples_at', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
+                         message='--keep_samples_at must be a comma-separated list of epochs >= 1')
 flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
                          message='--figure2_epochs must be a comma-separated list of epochs >= 1')
 for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every', 'grad_every',
@@ -254,7 +259,7 @@ def to_config(f=FLAGS):
     """The Config of the parsed flags (protocol and architecture defaults resolved)."""
     values = {field: f[field].value for field in config.Config.__dataclass_fields__}
     for name, kind in (('seeds', int), ('classifier_seeds', int), ('gradcheck_steps', int),
-                       ('figure2_epochs', int), ('gradcheck_lams', float),
+                       ('figure2_epochs', int), ('keep_samples_at', int), ('gradcheck_lams', float),
                        ('gradcheck_discriminators', str)):
         values[name] = tuple(kind(x) for x in values[name])
     return config.Config(**values)

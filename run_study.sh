@@ -6,6 +6,7 @@
 #   3. wgan and wgan_gp under --protocol=paper, seed 0
 #   4. ralsgan, seeds 1 and 2, and under --protocol=paper, seed 0
 #   5. lsgan and lsgan_reg under ralsgan's paper settings (--protocol=paper --lr=2e-4), seed 0
+#   6. lsgan and lsgan_reg, seeds 3-9 (the headline comparison at n = 10)
 # mechanism: the arms of mechanism.py (target c, D's batch norm, lambda) at its short budget.
 # Each run resumes where it stopped and a finished one does nothing (the runner skips it
 # without starting it, also when only its merged results under results/ are left), so any
@@ -47,6 +48,7 @@ grid() {
   for seed in 1 2; do echo "--model=ralsgan --seed=$seed"; done
   echo "--model=ralsgan --protocol=paper --seed=0"
   for model in lsgan lsgan_reg; do echo "--model=$model --protocol=paper --lr=2e-4 --seed=0"; done
+  for seed in 3 4 5 6 7 8 9; do for model in lsgan lsgan_reg; do echo "--model=$model --seed=$seed"; done; done
 }
 
 merge() {
@@ -64,7 +66,7 @@ merge() {
     cp "$run_dir"/{run.json,losses.csv,metrics.csv,gradients.csv,final.json,classifier.json,train.log} \
       "$runs_dir/$run/" 2>/dev/null || true
     cp samples/"$run"/{epoch_001.png,epoch_005.png,epoch_010.png,epoch_020.png,final_1000.npz} \
-      "$runs_dir/$run/" 2>/dev/null || true
+      samples/"$run"/samples_1000_epoch_*.npz "$runs_dir/$run/" 2>/dev/null || true
   done
   local mode=compare; [[ $grid_name == mechanism ]] && mode=mechanism
   # The final samples under the shipped classifier and two others (final_scores.csv beside them).

@@ -4,7 +4,8 @@ log, and at each epoch's end write the sample grid, the metrics and a checkpoint
 Files of a run <run> (named by config.run_name):
   checkpoints/<run>/  run.json, ckpt-*, losses.csv, metrics.csv, gradients.csv, final.json,
                       train.log, tensorboard/, lock (while a process trains it)
-  samples/<run>/      epoch_NNN.png, final_1000.npz
+  samples/<run>/      epoch_NNN.png, samples_1000_epoch_NNN.npz (epochs of --keep_samples_at),
+                      final_1000.npz
 """
 import json
 import os
@@ -100,8 +101,9 @@ def open_logs(cfg, ckpt_dir, step):
 
 
 def end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir, final):
-    """The epoch's sample grid (PNG and TensorBoard) and, every cfg.eval_every epochs and at the
-    run's end, its metrics. Returns (the samples of the fixed evaluation z, their scores), or
+    """The epoch's sample grid (PNG and TensorBoard), at the epochs of cfg.keep_samples_at its
+    1,000 evaluation samples, and, every cfg.eval_every epochs and at the run's end, its
+    metrics. Returns (the samples of the fixed evaluation z, their scores), or
     (None, None) when no metrics were due."""
     grid = sample(eval_z(cfg, cfg.sample_size, z_set=0)).numpy()
     utils.save_grid(grid, Path(sample_dir) / f'epoch_{epoch:03d}.png')
@@ -109,8 +111,11 @@ def end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir, final):
     metrics_due = scorer and epoch % cfg.eval_every == 0
     with logs.board.as_default(step=step):
         tf.summary.image('samples', utils.image_grid(grid)[None, ..., None], max_outputs=1)
-        if final or metrics_due:
+        keep = epoch in cfg.keep_samples_at
+        if final or metrics_due or keep:
             images = generate(sample, eval_z(cfg, max(cfg.eval_n, FINAL_N)))
+        if keep:  # so that anyone can score the early epochs with a classifier of their own
+            save_samples(images[:FINAL_N], Path(sample_dir) / f'samples_{FINAL_N}_epoch_{epoch:03d}.npz')
         if metrics_due:
             scores = scorer.score(images[:cfg.eval_n])
             logs.metrics.write({'step': step, 'epoch': epoch, **scores})
