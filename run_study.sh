@@ -14,7 +14,9 @@
 #   bash run_study.sh [mechanism]           # run the grid here, one run at a time, then merge
 #   bash run_study.sh --list [mechanism]    # print the grid, one command per line, for a scheduler
 #   bash run_study.sh --merge [mechanism]   # copy the small results to git, rescore, draw
-# A run directory is locked while a process trains it: a line started twice exits 2.
+# A run directory is locked while a process trains it: a line started twice exits 2. A run that
+# fails does not stop the others; the runner then names each failed line, merges nothing and
+# exits 1.
 set -euo pipefail
 cd "$(dirname "$0")"
 action=run
@@ -70,7 +72,7 @@ merge() {
   done
   local mode=compare; [[ $grid_name == mechanism ]] && mode=mechanism
   # The final samples under the shipped classifier and two others (final_scores.csv beside them).
-  [[ $grid_name == study ]] && python main.py --mode=rescore --sample_dir=$runs_dir
+  [[ $grid_name == study ]] && python main.py --mode=rescore --sample_dir=$runs_dir "${extra[@]}"
   python main.py --mode=$mode --seeds=0,1,2 "${extra[@]}" \
     --sample_dir=$runs_dir --checkpoint_dir=$runs_dir --out_dir=results
 }
@@ -89,7 +91,7 @@ case $action in
       exit 1
     fi
     to_train=0; for flag in "${to_do[@]}"; do to_train=$((to_train + flag)); done
-    started=$(date +%s); done_runs=0; trained=0; training_secs=0
+    started=$(date +%s); done_runs=0; trained=0; training_secs=0; failed=()
     for line in "${lines[@]}"; do
       if ((!to_do[done_runs])); then  # finished: no need to start TensorFlow to find that out
         echo "== [$((done_runs + 1))/${#lines[@]}] $line  (finished, skipped)"
@@ -102,11 +104,19 @@ case $action in
       echo "== [$((done_runs + 1))/${#lines[@]}] $line  (study: $((($(date +%s) - started) / 60)) min so far$eta)"
       log="logs/$(echo "$line" | tr -d ' -' | tr '=' '_').log"
       run_started=$(date +%s)
+      status=0  # main.py's exit code (pipefail: the last non-zero status of the pipe)
       # shellcheck disable=SC2086
       python main.py $line "${extra[@]}" 2>&1 | tee -a "$log" |
-        grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' || true
+        { grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' || true; } ||
+        status=$?
+      ((status)) && failed+=("$line (exit $status; its log: $log)")
       trained=$((trained + 1)); training_secs=$((training_secs + $(date +%s) - run_started))
       done_runs=$((done_runs + 1))
     done
+    if ((${#failed[@]})); then  # the other runs went on; nothing is merged until all succeed
+      echo "error: ${#failed[@]} of ${#lines[@]} runs failed, not merged:" >&2
+      printf '  %s\n' "${failed[@]}" >&2
+      exit 1
+    fi
     merge ;;
 esac

@@ -140,7 +140,8 @@ def test_run_name_carries_every_setting_off_its_default():
 
 def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
     """G's gradient is the sum of its parts' gradients: with lambda = 0 the regularizer's part
-    is zero and the LSGAN part is all of it; otherwise the triangle inequality holds."""
+    is zero and the LSGAN part is all of it. At step 1 (the same weights and z for every
+    lambda) the LSGAN part does not depend on lambda and the regularizer's part is linear in it."""
     def gradient_rows(run_name, *args):
         run_main('--model=lsgan_reg', '--max_steps=3', '--batch_size=8', '--grad_every=1',
                  f'--run_name={run_name}', *args)
@@ -152,9 +153,13 @@ def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
         assert float(r['g_grad_norm_reg']) == 0
         assert float(r['g_grad_norm']) == pytest.approx(float(r['g_grad_norm_lsgan']), rel=1e-5)
         assert float(r['d_grad_x_norm']) > 0
-    for r in gradient_rows('lam5', '--lam=5'):
+    first = {lam: gradient_rows(f'lam{lam}', f'--lam={lam}')[0] for lam in (5, 10)}
+    assert float(first[5]['g_grad_norm_lsgan']) == pytest.approx(float(rows[0]['g_grad_norm_lsgan']), rel=1e-5)
+    assert float(first[10]['g_grad_norm_reg']) == pytest.approx(2 * float(first[5]['g_grad_norm_reg']), rel=1e-4)
+    assert float(first[10]['d_grad_x_norm']) == pytest.approx(float(rows[0]['d_grad_x_norm']), rel=1e-5)
+    for r in first.values():  # the norm of a sum: between the difference and the sum of its parts
         total, lsgan, reg = (float(r[k]) for k in ('g_grad_norm', 'g_grad_norm_lsgan', 'g_grad_norm_reg'))
-        assert reg > 0 and total <= lsgan + reg + 1e-5
+        assert abs(lsgan - reg) - 1e-5 <= total <= lsgan + reg + 1e-5 and reg > 0
 
 
 def test_run_json_records_precision_cpu_and_threads(run_main, tmp_path):

@@ -1,4 +1,6 @@
 """Metrics on cases with known answers, the classifier cache, and the eval/generate modes."""
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -7,6 +9,7 @@ import config
 import evaluate
 import metrics
 import train
+import training
 
 
 def random_psd(rng, d):
@@ -41,6 +44,14 @@ def test_score_of_one_hot_predictions_is_the_number_of_classes_used():
     for used in (1, 3, 10):
         probs = np.eye(10)[np.arange(600) % used]
         assert metrics.classifier_score(probs) == pytest.approx(used, rel=1e-6)
+
+
+def test_score_of_soft_predictions_is_exp_of_the_mutual_information():
+    """exp(H(p(y)) - E_x H(p(y|x))): two confident, opposite predictions over two classes."""
+    probs = np.array([[0.9, 0.1], [0.1, 0.9]])
+    entropy = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))
+    assert metrics.classifier_score(probs) == pytest.approx(np.exp(np.log(2) - entropy), rel=1e-9)
+    assert metrics.classifier_score(np.full((4, 10), 0.1)) == pytest.approx(1.0)
 
 
 def test_collapsed_and_balanced_histograms():
@@ -166,6 +177,40 @@ def test_eval_and_generate_modes(tiny_config, quick_classifier, monkeypatch, cap
     run_dir = f'{cfg.checkpoint_dir}/{config.run_name(cfg)}'
     metrics_csv = open(f'{run_dir}/metrics.csv').read().splitlines()
     assert metrics_csv[0].startswith('step,epoch,fid,classifier_score,precision') and len(metrics_csv) == 2
+
+
+def test_metrics_of_a_training_run_are_the_scores_of_its_checkpoints_samples(
+        tiny_config, quick_classifier, monkeypatch):
+    """A 2-epoch run with metrics at every epoch: metrics.csv's last FID is the score of the
+    final checkpoint's samples of the fixed evaluation z, final.json's second FID that of the
+    second z set (another number), and final_1000.npz holds those samples."""
+    import data
+    import utils
+    small = small_data()
+    monkeypatch.setattr(data, 'load_or_fail', lambda cfg: (small, small.x_train, small.y_train))
+    cfg = tiny_config(model='lsgan_reg', batch_size=100, epochs=2, eval_every=1, eval_n=200)
+    train.train(cfg)
+    run_dir = f'{cfg.checkpoint_dir}/{config.run_name(cfg)}'
+    rows = utils.read_csv(f'{run_dir}/metrics.csv')
+    assert [int(r['epoch']) for r in rows] == [1, 2] and int(rows[-1]['step']) == 20
+    final = json.loads(open(f'{run_dir}/final.json').read())
+
+    state = train.restore_state(cfg, run_dir)
+    assert int(state.step) == 20
+    sample = training.make_sampler(state.players.G)
+    images = train.generate(sample, train.eval_z(cfg, train.FINAL_N))
+    scorer = metrics.Scorer(small, cfg.checkpoint_dir)
+    fid = scorer.score(images[:cfg.eval_n])['fid']
+    second = scorer.score(train.generate(sample, train.eval_z(cfg, cfg.eval_n, z_set=2)))['fid']
+    assert float(rows[-1]['fid']) == pytest.approx(fid, rel=1e-6)
+    assert final['fid'] == pytest.approx(fid, rel=1e-6)
+    assert final['fid_second_z'] == pytest.approx(second, rel=1e-6)
+    assert abs(final['fid_second_z'] - final['fid']) > 1e-5 * fid  # another z set, another score
+    with np.load(f'{cfg.sample_dir}/{config.run_name(cfg)}/final_1000.npz') as archive:
+        saved = archive['x'].astype(int)
+    expected = utils.to_uint8(images)[..., 0].astype(int)
+    assert saved.shape == expected.shape == (1000, 28, 28)
+    assert np.abs(saved - expected).max() <= 1 and np.mean(saved != expected) < 1e-3
 
 
 def test_a_classifier_of_another_seed_is_another_network(tmp_path, quick_classifier):
