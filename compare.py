@@ -7,6 +7,7 @@ any time from what the runs left on disk (or from the copies under results/runs/
 """
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import imageio.v3 as iio
 import matplotlib
@@ -14,6 +15,7 @@ import matplotlib
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import scipy.stats  # noqa: E402
 from absl import logging  # noqa: E402
 
 import config  # noqa: E402
@@ -287,27 +289,95 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch, models=FIGURE2_MODELS):
     return '\n'.join(lines) + '\n'
 
 
+class PairedStats(NamedTuple):
+    n: int
+    mean: float
+    sd: float  # sample standard deviation
+    ci: tuple  # the 95% t-interval of the mean
+    positive: int  # how many differences are above zero
+    p: float  # two-sided Wilcoxon signed-rank p-value
+
+
+def paired_statistics(differences):
+    """n, mean, sample sd, 95% t confidence interval of the mean, the count of positive
+    differences and the two-sided Wilcoxon signed-rank p-value of paired differences (scipy's
+    exact distribution for n <= 50 without ties or zeros, its normal approximation otherwise).
+    NaN where n is too small for a spread."""
+    d = np.asarray(differences, dtype=float)
+    n, mean = len(d), float(d.mean())
+    if n < 2:
+        return PairedStats(n, mean, np.nan, (np.nan, np.nan), int((d > 0).sum()), np.nan)
+    sd = float(d.std(ddof=1))
+    half = float(scipy.stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
+    p = float(scipy.stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
+    return PairedStats(n, mean, sd, (mean - half, mean + half), int((d > 0).sum()), p)
+
+
+STATS_HEADER = 'n | mean | sd | 95% CI (t) | seeds where {other} is lower | Wilcoxon p'
+
+
+def stats_cells(stats):
+    """A PairedStats as the cells of STATS_HEADER."""
+    if stats.n < 2:
+        return f'{stats.n} | {stats.mean:.3g} | | | {stats.positive} of {stats.n} |'
+    return (f'{stats.n} | {stats.mean:.3g} | {stats.sd:.2g} | [{stats.ci[0]:.3g}, {stats.ci[1]:.3g}] | '
+            f'{stats.positive} of {stats.n} | {stats.p:.2g}')
+
+
+def epoch_differences(runs_by_seed, checkpoint_dir):
+    """{epoch: {seed: FID of the pair's first model - its second}} at every epoch both runs of
+    a seed scored."""
+    by_epoch = {}
+    for seed, (a, b) in _paired_logs(runs_by_seed, checkpoint_dir, FIGURE2_MODELS).items():
+        for epoch in sorted(set(a) & set(b)):
+            by_epoch.setdefault(epoch, {})[seed] = a[epoch] - b[epoch]
+    return dict(sorted(by_epoch.items()))
+
+
 def paired_differences(runs_by_seed, checkpoint_dir):
-    """The headline pair's FID difference at every epoch, seed by seed: where in training the
-    two runs of a seed differ, not only where they end."""
-    pairs = _paired_logs(runs_by_seed, checkpoint_dir, FIGURE2_MODELS)
-    epochs = sorted({e for a, b in pairs.values() for e in set(a) & set(b)})
-    if not epochs:
+    """The headline pair's FID difference at every epoch, seed by seed, with its paired
+    statistics: where in training the two runs of a seed differ, and how sure that is."""
+    by_epoch = epoch_differences(runs_by_seed, checkpoint_dir)
+    if not by_epoch:
         return ''
+    seeds = sorted({seed for differences in by_epoch.values() for seed in differences})
     base, other = (label(m) for m in FIGURE2_MODELS)
     lines = [f'{base} - {other} (positive: {other} is lower), FID at every scored '
-             'epoch, within each seed\'s pair (both runs of a seed were scored by one classifier).',
-             '', '| epoch | ' + ' | '.join(f'seed {seed}' for seed in pairs)
-             + f' | mean +- std | seeds where {other} is lower |',
-             '| ---: |' + ' ---: |' * (len(pairs) + 2)]
-    for epoch in epochs:
-        differences = {seed: a[epoch] - b[epoch] for seed, (a, b) in pairs.items()
-                       if epoch in a and epoch in b}
-        values = np.array(list(differences.values()))
-        cells = [f'{differences[seed]:.3g}' if seed in differences else '' for seed in pairs]
-        lines.append(f'| {epoch} | ' + ' | '.join(cells) + f' | {utils.mean_std(values)} | '
-                     f'{int((values > 0).sum())} of {len(values)} |')
+             'epoch, within each seed\'s pair (both runs of a seed were scored by one classifier); '
+             'the mean with its 95% t-interval and the two-sided Wilcoxon signed-rank p-value '
+             '(exact) over the seeds.',
+             '', '| epoch | ' + ' | '.join(f'seed {seed}' for seed in seeds)
+             + f' | {STATS_HEADER.format(other=other)} |',
+             '| ---: |' + ' ---: |' * (len(seeds) + 6)]
+    for epoch, differences in by_epoch.items():
+        cells = [f'{differences[seed]:.3g}' if seed in differences else '' for seed in seeds]
+        lines.append(f'| {epoch} | ' + ' | '.join(cells) + ' | '
+                     + stats_cells(paired_statistics(list(differences.values()))) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def paired_difference_figure(runs_by_seed, checkpoint_dir, path):
+    """The headline pair's FID difference per epoch: each seed a thin line, the mean with its
+    95% t-band (nothing is drawn before two seeds)."""
+    by_epoch = epoch_differences(runs_by_seed, checkpoint_dir)
+    epochs = [e for e, d in by_epoch.items() if len(d) > 1]
+    if not epochs:  # no spread to draw before two seeds
+        return
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout='constrained')
+    for seed in sorted({s for d in by_epoch.values() for s in d}):
+        seed_epochs = [e for e, d in by_epoch.items() if seed in d]
+        ax.plot(seed_epochs, [by_epoch[e][seed] for e in seed_epochs], color='0.6', lw=0.7)
+    stats = [paired_statistics(list(by_epoch[e].values())) for e in epochs]
+    ax.fill_between(epochs, [s.ci[0] for s in stats], [s.ci[1] for s in stats], alpha=0.3,
+                    color=colour(FIGURE2_MODELS[1]), label='95% t-interval of the mean')
+    ax.plot(epochs, [s.mean for s in stats], color=colour(FIGURE2_MODELS[1]), marker='.',
+            label=f'mean over seeds (n = {max(s.n for s in stats)} at most)')
+    ax.axhline(0, color='k', lw=0.8)
+    base, other = (label(m) for m in FIGURE2_MODELS)
+    ax.set(xlabel='epoch', ylabel=f'FID of {base} - FID of {other}',
+           title=f'Paired FID difference per seed (grey); above 0: {other} is better')
+    ax.legend(fontsize=8)
+    utils.save_figure(fig, path)
 
 
 def g_updates(cfg, steps):
@@ -428,9 +498,33 @@ def final_scores(runs_by_seed, scores_path):
                   'run is lower) under each classifier.', '',
                   '| seed | ' + ' | '.join(names) + ' |', '| ---: |' + ' ---: |' * len(names)]
         lines += [f'| {seed} | ' + ' | '.join(f'{d:.3g}' for d in diffs) + ' |' for seed, diffs in pairs]
-        columns = np.array([diffs for _, diffs in pairs]).T
-        lines.append(f'| mean +- std, n = {len(pairs)} | ' + ' | '.join(
-            f'{utils.mean_std(d)}; positive in {int((d > 0).sum())}' for d in columns) + ' |')
+        lines += ['', f'| classifier | {STATS_HEADER.format(other=other)} |', '| --- |' + ' ---: |' * 6]
+        lines += [f'| {name} | {stats_cells(paired_statistics(d))} |'
+                  for name, d in zip(names, np.array([diffs for _, diffs in pairs]).T)]
+    return '\n'.join(lines) + '\n'
+
+
+def early_sample_statistics(runs_by_seed, scores_path):
+    """The headline pair's paired FID difference on the 1,000 samples each run kept at its
+    early epochs (samples_1000_epoch_NNN.npz, --mode=rescore's early_scores.csv, classifier 0),
+    with its paired statistics per epoch."""
+    fid = {(r['run'], int(r['epoch'])): float(r['fid']) for r in utils.read_csv(scores_path)
+           if int(r['classifier']) == 0}
+    by_epoch = {}
+    for seed, runs in runs_by_seed.items():
+        for epoch in sorted({e for run, e in fid if run == runs[FIGURE2_MODELS[0]]}):
+            if (runs[FIGURE2_MODELS[1]], epoch) in fid:
+                by_epoch.setdefault(epoch, []).append(
+                    fid[runs[FIGURE2_MODELS[0]], epoch] - fid[runs[FIGURE2_MODELS[1]], epoch])
+    if not by_epoch:
+        return ''
+    base, other = (label(m) for m in FIGURE2_MODELS)
+    lines = [f'FID of the 1,000 samples of the fixed evaluation z that each run kept at its early '
+             f'epochs (samples_1000_epoch_NNN.npz beside the runs, scored by classifier 0 into '
+             f'{Path(scores_path).name} by `python main.py --mode=rescore`): {base} - {other} '
+             'within each seed\'s pair (positive: the regularized run is lower).', '',
+             f'| epoch | {STATS_HEADER.format(other=other)} |', '| ---: |' + ' ---: |' * 6]
+    lines += [f'| {epoch} | {stats_cells(paired_statistics(d))} |' for epoch, d in sorted(by_epoch.items())]
     return '\n'.join(lines) + '\n'
 
 
@@ -495,6 +589,8 @@ def results_page(runs_by_seed, checkpoint_dir, epochs, scores_path, scheme_secti
                 f'{" against ".join(label(m) for m in RELATIVE_PAIR)}, seed by seed':
                 paired_fids(runs_by_seed, checkpoint_dir, epochs[-1], RELATIVE_PAIR),
                 'Final samples under one classifier, and under others': final_scores(runs_by_seed, scores_path),
+                'Early samples under one classifier': early_sample_statistics(
+                    runs_by_seed, Path(scores_path).with_name(evaluate.EARLY_SCORES)),
                 **(scheme_sections or {}),
                 f'FID at every scored epoch, seed {seed}': fid_by_epoch(runs, checkpoint_dir),
                 'Runs': run_times(runs_by_seed, checkpoint_dir)}
@@ -541,6 +637,7 @@ def draw(cfg):
     for model, run in runs.items():
         animate(cfg.sample_dir, run, out / f'{model}.gif')
     metric_curves(runs_by_seed, cfg.checkpoint_dir, Path(cfg.out_dir) / 'metrics.png')
+    paired_difference_figure(runs_by_seed, cfg.checkpoint_dir, Path(cfg.out_dir) / 'paired_difference.png')
     page = study_page(cfg)
     utils.write_atomically(Path(cfg.out_dir) / 'RESULTS.md', lambda tmp: tmp.write_text(page))
     logging.info('Figures written to %s, RESULTS.md and metrics.png to %s', out, cfg.out_dir)

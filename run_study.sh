@@ -70,10 +70,11 @@ merge() {
     cp samples/"$run"/{epoch_001.png,epoch_005.png,epoch_010.png,epoch_020.png,final_1000.npz} \
       samples/"$run"/samples_1000_epoch_*.npz "$runs_dir/$run/" 2>/dev/null || true
   done
-  local mode=compare; [[ $grid_name == mechanism ]] && mode=mechanism
+  local mode=compare seeds=0,1,2,3,4,5,6,7,8,9  # the study's seeds; the mechanism's three
+  [[ $grid_name == mechanism ]] && mode=mechanism seeds=0,1,2
   # The final samples under the shipped classifier and two others (final_scores.csv beside them).
   [[ $grid_name == study ]] && python main.py --mode=rescore --sample_dir=$runs_dir "${extra[@]}"
-  python main.py --mode=$mode --seeds=0,1,2 "${extra[@]}" \
+  python main.py --mode=$mode --seeds=$seeds "${extra[@]}" \
     --sample_dir=$runs_dir --checkpoint_dir=$runs_dir --out_dir=results
 }
 

@@ -262,6 +262,7 @@ def test_rescore_scores_every_final_sample_file_under_each_classifier(
     noise = np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8)
     for run, images in (('digits_seed0', small.x_train[-300:]), ('noise_seed0', noise)):
         train.save_samples(metrics.to_float(images), f'{cfg.sample_dir}/{run}/final_1000.npz')
+    train.save_samples(metrics.to_float(noise), f'{cfg.sample_dir}/noise_seed0/samples_1000_epoch_003.npz')
     evaluate.rescore(cfg)
     rows = utils.read_csv(f'{cfg.sample_dir}/{evaluate.FINAL_SCORES}')
     fid = {(r['run'], int(r['classifier'])): float(r['fid']) for r in rows}
@@ -271,6 +272,9 @@ def test_rescore_scores_every_final_sample_file_under_each_classifier(
         assert fid['real_digits', classifier] < fid['noise_seed0', classifier]
     expected = metrics.Scorer(small, cfg.checkpoint_dir, seed=1).score(metrics.to_float(noise))['fid']
     assert fid['noise_seed0', 1] == pytest.approx(expected)
+    early = utils.read_csv(f'{cfg.sample_dir}/{evaluate.EARLY_SCORES}')  # under classifier 0 only
+    assert [(r['run'], r['epoch'], r['classifier']) for r in early] == [('noise_seed0', '3', '0')]
+    assert float(early[0]['fid']) == pytest.approx(fid['noise_seed0', 0])  # the same samples
 
 
 def test_rescore_without_final_samples_fails_in_one_line(tiny_config, capsys):
