@@ -24,6 +24,7 @@ from absl import logging  # noqa: E402
 
 import compare  # noqa: E402
 import config  # noqa: E402
+import evaluate  # noqa: E402
 import utils  # noqa: E402
 
 # A tenth of the slides' steps per arm: 156 steps an epoch, metrics after epochs 5 and 10.
@@ -157,6 +158,46 @@ def paired_fid(scores, seeds):
     return '\n'.join(lines)
 
 
+def final_sample_pairs(cfg, scores_path):
+    """Markdown: each regularized arm's FID minus LSGAN's on the runs' final samples
+    (final_1000.npz) under every classifier of --mode=rescore's CSV: the mean paired difference,
+    the seeds where the regularized run is lower and the exact two-sided Wilcoxon p-value (with
+    three seeds it cannot go below 0.25); the last row counts the arms lower in every seed
+    under every classifier. '' without the CSV."""
+    fids, _ = compare.read_final_fids(scores_path)
+    classifiers = sorted({c for by_classifier in fids.values() for c in by_classifier})
+    if not classifiers:
+        return ''
+    lines = ['| regularized arm | ' + ' | '.join(f'classifier {c}: mean, lower in, p'
+                                                for c in classifiers) + ' |',
+             '| --- |' + ' ---: |' * len(classifiers)]
+    everywhere = pairs = 0
+    for arm in arms():
+        if arm.model != 'lsgan_reg':
+            continue
+        lsgan = arm._replace(model='lsgan', lam=config.Config.lam)
+        cells, always_lower = [], True
+        for c in classifiers:
+            diffs = [fids[reg][c] - fids[base][c] for seed in cfg.seeds
+                     for reg, base in [(config.run_name(run_config(arm, seed, cfg)),
+                                        config.run_name(run_config(lsgan, seed, cfg)))]
+                     if c in fids.get(reg, {}) and c in fids.get(base, {})]
+            if not diffs:
+                cells.append('')
+                always_lower = False
+                continue
+            lower = sum(d < 0 for d in diffs)
+            always_lower &= lower == len(diffs)
+            cells.append(f'{np.mean(diffs):+.3g}, {lower} of {len(diffs)}, '
+                         f'{compare.paired_statistics(diffs).p:.2g}')
+        pairs += 1
+        everywhere += always_lower
+        lines.append(f'| {arm.label} | ' + ' | '.join(cells) + ' |')
+    lines.append(f'| *arms lower in every seed under every classifier* | {everywhere} of {pairs} |'
+                 + ' |' * (len(classifiers) - 1))
+    return '\n'.join(lines)
+
+
 def figure(scores, path, floor=None):
     """FID and classifier score of every arm: one dot per seed, the mean as a bar (LSGAN grey,
     the regularized LSGAN blue) and the real digits' value as a dashed line."""
@@ -181,14 +222,19 @@ def figure(scores, path, floor=None):
     utils.save_figure(fig, path)
 
 
-def page(scores, floor, gaps, seeds):
+def page(scores, floor, gaps, seeds, final_pairs=''):
     noise = f'\n\n{compare.noise_sentence(gaps)}' if gaps else ''
+    finals = (f'\n\nThe same pairs on the final samples (final_1000.npz, the first 1,000 z of the '
+              f'fixed evaluation set) under the three shipped digit classifiers '
+              f'(`python main.py --mode=rescore --sample_dir=results/mechanism/runs`; '
+              f'{evaluate.FINAL_SCORES} beside the runs): regularized minus LSGAN.\n\n'
+              f'{final_pairs}\n') if final_pairs else ''
     return (f'# Mechanism arms after {BUDGET["epochs"]} epochs of {BUDGET["train_size"]:,} '
             f'digits\n\nMean +- std over seeds (n). Runs: `bash run_study.sh --list mechanism`.'
             f'{noise}\n\n{table(scores, floor)}\n\nThe FID of each run:\n\n'
             f'{fid_by_seed(scores, seeds)}\n\nFID of the regularized LSGAN minus FID of '
             f'LSGAN at the same targets and D normalisation, within each seed (negative: the '
-            f'regularized run is better).\n\n{paired_fid(scores, seeds)}\n')
+            f'regularized run is better).\n\n{paired_fid(scores, seeds)}\n{finals}')
 
 
 def draw(cfg):
@@ -199,6 +245,7 @@ def draw(cfg):
                    f'{cfg.checkpoint_dir} (bash run_study.sh mechanism trains them)')
     out = Path(cfg.out_dir) / 'mechanism'
     utils.write_atomically(out / 'MECHANISM.md',
-                           lambda tmp: tmp.write_text(page(scores, floor, gaps, cfg.seeds)))
+                           lambda tmp: tmp.write_text(page(scores, floor, gaps, cfg.seeds, final_sample_pairs(
+                               cfg, Path(cfg.sample_dir) / evaluate.FINAL_SCORES))))
     figure(scores, out / 'mechanism.png', floor)
     logging.info('Wrote %s', out)

@@ -73,7 +73,9 @@ merge() {
   local mode=compare seeds=0,1,2,3,4,5,6,7,8,9  # the study's seeds; the mechanism's three
   [[ $grid_name == mechanism ]] && mode=mechanism seeds=0,1,2
   # The final samples under the shipped classifier and two others (final_scores.csv beside them).
-  [[ $grid_name == study ]] && python main.py --mode=rescore --sample_dir=$runs_dir "${extra[@]}"
+  if compgen -G "$runs_dir/*/final_1000.npz" > /dev/null; then
+    python main.py --mode=rescore "${extra[@]}" --sample_dir="$runs_dir"
+  fi
   python main.py --mode=$mode --seeds=$seeds "${extra[@]}" \
     --sample_dir=$runs_dir --checkpoint_dir=$runs_dir --out_dir=results
 }

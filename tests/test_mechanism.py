@@ -99,6 +99,26 @@ def test_paired_table_is_each_regularized_arm_minus_its_lsgan_within_a_seed(tiny
             'largest 3.5 over 1 runs') in page
 
 
+def test_final_sample_pairs_under_each_classifier(tiny_config, tmp_path):
+    """Per regularized arm and classifier: the mean of regularized - LSGAN over seeds, the seeds
+    where it is lower and the exact Wilcoxon p (3 of 3 of one sign: 2 / 2^3 = 0.25)."""
+    cfg = tiny_config(mode='mechanism', seeds=(0, 1, 2))
+    reg = next(arm for arm in mechanism.arms() if arm.model == 'lsgan_reg')
+    base = reg._replace(model='lsgan', lam=config.Config.lam)
+    fids = {}
+    for seed, (under0, under1) in enumerate([(-3.0, 1.0), (-1.0, -2.0), (-2.0, -4.0)]):
+        fids[config.run_name(mechanism.run_config(base, seed, cfg))] = (30.0, 30.0)
+        fids[config.run_name(mechanism.run_config(reg, seed, cfg))] = (30.0 + under0, 30.0 + under1)
+    path = tmp_path / 'final_scores.csv'
+    utils.write_csv(path, ['run', 'classifier', 'classifier_test_accuracy', 'fid'],
+                    [{'run': run, 'classifier': c, 'classifier_test_accuracy': 0.99, 'fid': f[c]}
+                     for run, f in fids.items() for c in (0, 1)])
+    table = mechanism.final_sample_pairs(cfg, path)
+    assert f'| {reg.label} | -2, 3 of 3, 0.25 | -1.67, 2 of 3, 0.5 |' in table  # W+ = 1: {} {1}: 2*2/8
+    assert '| *arms lower in every seed under every classifier* | 0 of 9 | |' in table
+    assert mechanism.final_sample_pairs(cfg, tmp_path / 'missing.csv') == ''
+
+
 def test_no_finished_run_is_one_line_and_exit_2(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / 'main.py'), '--mode=mechanism',
                            f'--checkpoint_dir={tmp_path}', f'--out_dir={tmp_path}'],

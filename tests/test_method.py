@@ -147,13 +147,22 @@ def snapshot(net):
 REAL = tf.constant(np.random.default_rng(2).uniform(-1, 1, (8, 28, 28, 1)), tf.float32)
 
 
+def adam_updates(weights, gradients, cfg):
+    """The weights after Adam's updates with each step's gradients in turn, from zero moments
+    (Kingma & Ba, Alg. 1, in Keras's form: the bias corrections folded into the step size;
+    eps = 1e-7)."""
+    m = [np.zeros_like(w) for w in weights]
+    v = [np.zeros_like(w) for w in weights]
+    for t, grads in enumerate(gradients, start=1):
+        alpha = cfg.lr * np.sqrt(1 - cfg.beta2 ** t) / (1 - cfg.beta1 ** t)
+        m = [cfg.beta1 * m_ + (1 - cfg.beta1) * g.numpy() for m_, g in zip(m, grads)]
+        v = [cfg.beta2 * v_ + (1 - cfg.beta2) * g.numpy() ** 2 for v_, g in zip(v, grads)]
+        weights = [w - alpha * m_ / (np.sqrt(v_) + 1e-7) for w, m_, v_ in zip(weights, m, v)]
+    return weights
+
+
 def adam_first_update(weights, grads, cfg):
-    """w - lr * m_hat / (sqrt(v_hat) + eps) after one step from zero moments (Kingma & Ba,
-    Alg. 1, in Keras's form: the bias corrections folded into the step size; eps = 1e-7)."""
-    m = [(1 - cfg.beta1) * g.numpy() for g in grads]
-    v = [(1 - cfg.beta2) * g.numpy() ** 2 for g in grads]
-    alpha = cfg.lr * np.sqrt(1 - cfg.beta2) / (1 - cfg.beta1)
-    return [w - alpha * m_ / (np.sqrt(v_) + 1e-7) for w, m_, v_ in zip(weights, m, v)]
+    return adam_updates(weights, [grads], cfg)
 
 
 def hand_gradients(players, cfg, z):
@@ -200,6 +209,22 @@ def test_the_joint_step_is_adams_first_update_of_each_players_own_loss(networks,
     assert_weights(g_only[0], g1, 'G alone')
     assert all(np.array_equal(a, b) for a, b in zip(d_only[0], g0))
     assert all(np.array_equal(a, b) for a, b in zip(g_only[1], d0))
+
+
+def test_two_joint_steps_are_two_adam_updates_with_the_moments_carried_over(networks):
+    """The first Adam update is lr * sign(g) whatever beta1 is; the second shows the moments."""
+    cfg = tiny('lsgan_reg')
+    z = tf.random.Generator.from_seed(5)
+    z1, z2 = (z.normal([cfg.batch_size, cfg.z_dim]) for _ in range(2))
+    players = fresh_players(networks, cfg)
+    step = training.make_train_step(players, tf.random.Generator.from_seed(5), cfg)
+    g0, d0 = snapshot(players.G), snapshot(players.D)
+    d1, g1 = hand_gradients(players, cfg, z1)
+    step(REAL, update_d=True, update_g=True)
+    d2, g2 = hand_gradients(players, cfg, z2)  # at the weights the first step left
+    step(REAL, update_d=True, update_g=True)
+    assert_weights(snapshot(players.D), adam_updates(d0, [d1, d2], cfg), 'D')
+    assert_weights(snapshot(players.G), adam_updates(g0, [g1, g2], cfg), 'G')
 
 
 def test_a_players_settings_act_on_its_own_update_only(networks):
