@@ -114,7 +114,7 @@ def test_minibatch_discrimination_sees_the_batch():
     np.testing.assert_allclose(out[:, 6:], np.exp(-l1).sum(1) - 1, rtol=1e-5)
 
 
-DOCUMENTED = {  # README, "Protocols"; checked against the sources (see registry.py)
+DOCUMENTED = {  # docs/reference.md, "Models and protocols"; checked against the sources (see registry.py)
     ('slides', 'wgan'): dict(schedule='joint', n_critic=1, critic_warmup=False,
                              optimizer='rmsprop', lr=1e-4, clip=0.01, clip_scope='all',
                              critic_norm='batch'),

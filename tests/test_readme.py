@@ -6,6 +6,7 @@ import pytest
 
 import compare
 import config
+import evaluate
 import gradcheck
 import mechanism
 import toy
@@ -23,7 +24,7 @@ def study_page(**settings):
 
 def regenerated():
     """{committed table file: the text its code draws from the committed CSVs}."""
-    pages = {RESULTS / 'RESULTS.md': study_page(seeds=(0, 1, 2)),
+    pages = {RESULTS / 'RESULTS.md': study_page(seeds=tuple(range(10))),
              RESULTS / 'mixed' / 'RESULTS.md': study_page(seeds=(0,), precision='mixed')}
     for data in ('ring8', 'disjoint'):
         rows = utils.read_csv(RESULTS / 'toy' / f'{data}.csv')
@@ -36,7 +37,9 @@ def regenerated():
     runs = RESULTS / 'mechanism' / 'runs'
     if runs.exists():
         cfg = config.Config(seeds=mechanism.SEEDS, checkpoint_dir=str(runs))
-        pages[RESULTS / 'mechanism' / 'MECHANISM.md'] = mechanism.page(*mechanism.results(cfg), cfg.seeds)
+        pages[RESULTS / 'mechanism' / 'MECHANISM.md'] = mechanism.page(
+            *mechanism.results(cfg), cfg.seeds,
+            mechanism.final_sample_pairs(cfg, runs / evaluate.FINAL_SCORES))
     return pages
 
 
@@ -53,11 +56,46 @@ def tables(markdown):
     return re.findall(r'(?:^\|.*\|\n)+', markdown, flags=re.M)
 
 
-def test_readme_result_tables_are_committed_tables():
-    readme = (ROOT / 'README.md').read_text()
-    results = readme[readme.index('\n## Results'):readme.index('\n## Metrics')]
+def test_result_tables_of_readme_and_docs_are_committed_tables():
+    """Every table of the README, docs/study.md and docs/gradients.md but the few that are
+    not results (the README's file and document tables) is in a committed results file."""
     committed = '\n'.join(p.read_text() for p in RESULTS.rglob('*.md'))
-    blocks = tables(results)
-    assert len(blocks) >= 4
+    blocks = [block for name in ('README.md', 'docs/study.md', 'docs/gradients.md')
+              for block in tables((ROOT / name).read_text())
+              if not block.startswith(('| path |', '| document |', '| file |'))]
+    assert len(blocks) >= 8
     for block in blocks:
-        assert block in committed, f'README table not in any committed results file:\n{block}'
+        assert block in committed, f'table not in any committed results file:\n{block}'
+
+
+DOCUMENTS = [ROOT / 'README.md', *sorted((ROOT / 'docs').glob('*.md'))]
+
+
+def anchor(heading):
+    """GitHub's anchor of a markdown heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+def relative_links(markdown):
+    """(text, target) of every link that is not a web address."""
+    return [(text, target) for text, target in re.findall(r'\[([^\]]*)\]\(([^)\s]+)\)', markdown)
+            if not re.match(r'^[a-z]+:', target)]
+
+
+@pytest.mark.parametrize('document', DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_relative_link_resolves(document):
+    """Each link names a file of the repository and, after a #, a heading of that file."""
+    for text, target in relative_links(document.read_text()):
+        path, _, fragment = target.partition('#')
+        linked = (document.parent / path).resolve() if path else document
+        assert linked.exists(), f'[{text}]({target}): no {linked}'
+        if fragment:
+            headings = re.findall(r'^#+ (.*)$', linked.read_text(), flags=re.M)
+            assert fragment in {anchor(h) for h in headings}, f'[{text}]({target}): no such heading'
+
+
+def test_every_document_opens_with_its_title_and_a_summary():
+    for document in DOCUMENTS[1:]:
+        title, summary = document.read_text().split('\n\n')[:2]
+        assert title.startswith('# ') and title.endswith('?') or 'TensorLayer' in title, document
+        assert not summary.startswith('#') and len(summary.split()) >= 15, document
