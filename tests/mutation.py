@@ -6,7 +6,7 @@ stop-gradient, the evaluation z sets, the resume state, the study runner). For e
 copies the checkout to a temporary folder, applies the change, and runs the tests that guard
 that part; a mutant whose tests all pass "survives", and the script exits 1 naming it.
 
-    python tests/mutation.py            # every mutant (about 10 minutes on 2 cores)
+    python tests/mutation.py            # every mutant (about 25 minutes on 2 busy cores)
     python tests/mutation.py --list     # the mutants, one a line
     python tests/mutation.py 3 7        # mutants 3 and 7 only
 
