@@ -375,7 +375,7 @@ def paired_difference_figure(runs_by_seed, checkpoint_dir, path):
     ax.axhline(0, color='k', lw=0.8)
     base, other = (label(m) for m in FIGURE2_MODELS)
     ax.set(xlabel='epoch', ylabel=f'FID of {base} - FID of {other}',
-           title=f'Paired FID difference per seed (grey); above 0: {other} is better')
+           title=f'Paired FID difference (grey: seeds); above 0: {other} is better')
     ax.legend(fontsize=8)
     utils.save_figure(fig, path)
 
