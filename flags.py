@@ -161,10 +161,9 @@ flags.register_validator('gradcheck_discriminators',
                                  + ', '.join(config.Config.gradcheck_discriminators))
 flags.register_validator('gradcheck_lams', lambda v: all(_non_negative_number(x) for x in v),
                          message='--gradcheck_lams must be a comma-separated list of numbers >= 0')
-flags.register_validator('keep_samples_at', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
-                         message='--keep_samples_at must be a comma-separated list of epochs >= 1')
-flags.register_validator('figure2_epochs', lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
-                         message='--figure2_epochs must be a comma-separated list of epochs >= 1')
+for _name in ('keep_samples_at', 'figure2_epochs'):
+    flags.register_validator(_name, lambda v: all(e.isdigit() and int(e) >= 1 for e in v),
+                             message=f'--{_name} must be a comma-separated list of epochs >= 1')
 for _name in ('max_steps', 'checkpoint_every', 'compare_epoch', 'eval_every', 'grad_every',
               'train_size', 'threads'):
     flags.register_validator(_name, lambda v: v >= 0, message=f'--{_name} must be >= 0')

@@ -244,8 +244,8 @@ def draw(cfg):
         utils.fail(f'no mechanism run has reached epoch {BUDGET["epochs"]} under '
                    f'{cfg.checkpoint_dir} (bash run_study.sh mechanism trains them)')
     out = Path(cfg.out_dir) / 'mechanism'
-    utils.write_atomically(out / 'MECHANISM.md',
-                           lambda tmp: tmp.write_text(page(scores, floor, gaps, cfg.seeds, final_sample_pairs(
-                               cfg, Path(cfg.sample_dir) / evaluate.FINAL_SCORES))))
+    final_pairs = final_sample_pairs(cfg, Path(cfg.sample_dir) / evaluate.FINAL_SCORES)
+    utils.write_atomically(out / 'MECHANISM.md', lambda tmp: tmp.write_text(
+        page(scores, floor, gaps, cfg.seeds, final_pairs)))
     figure(scores, out / 'mechanism.png', floor)
     logging.info('Wrote %s', out)

@@ -97,5 +97,5 @@ def test_every_relative_link_resolves(document):
 def test_every_document_opens_with_its_title_and_a_summary():
     for document in DOCUMENTS[1:]:
         title, summary = document.read_text().split('\n\n')[:2]
-        assert title.startswith('# ') and title.endswith('?') or 'TensorLayer' in title, document
+        assert title.startswith('# ') and title.endswith('?'), document  # the question it answers
         assert not summary.startswith('#') and len(summary.split()) >= 15, document
