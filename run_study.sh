@@ -11,26 +11,38 @@
 # Each run resumes where it stopped and a finished one does nothing (the runner skips it
 # without starting it, also when only its merged results under results/ are left), so any
 # line can be started again. Extra flags after "--" go to every run (e.g. -- --precision=mixed).
-#   bash run_study.sh [mechanism]           # run the grid here, one run at a time, then merge
-#   bash run_study.sh --list [mechanism]    # print the grid, one command per line, for a scheduler
-#   bash run_study.sh --merge [mechanism]   # copy the small results to git, rescore, draw
+# A grid of your own: a file with one line of main.py flags per run, in place of the name.
+#   bash run_study.sh [GRID]           # run the grid here, one run at a time, then merge
+#   bash run_study.sh --list [GRID]    # print the grid, one command per line, for a scheduler
+#   bash run_study.sh --merge [GRID]   # copy the small results to git, rescore, draw
+#   bash run_study.sh --slurm [GRID] [sbatch options] [-- run flags]
+#                                      # submit the unfinished lines as one Slurm job array
 # A run directory is locked while a process trains it: a line started twice exits 2. A run that
 # fails does not stop the others; the runner then names each failed line, merges nothing and
-# exits 1.
+# exits 1. A run stopped by a signal (exit 75, checkpoint saved) stops the runner too.
+# --slurm: one array task per unfinished line (cluster/slurm_task.sh), requeued when preempted
+# and, warned 3 minutes ahead of its time limit, requeued after saving; threads from
+# --cpus-per-task; one log per task in logs/slurm/; merge with --merge once all are done.
 set -euo pipefail
-cd "$(dirname "$0")"
 action=run
-if [[ ${1:-} == --list || ${1:-} == --merge ]]; then action=${1#--}; shift; fi
-grid_name=study
-if [[ ${1:-} == study || ${1:-} == mechanism ]]; then grid_name=$1; shift; fi
+if [[ ${1:-} =~ ^--(list|merge|slurm)$ ]]; then action=${1#--}; shift; fi
+grid_name=study  # or mechanism, or a file of your own grid: a line of main.py flags per run
+if [[ ${1:-} == study || ${1:-} == mechanism ]]; then grid_name=$1; shift
+elif [[ -f ${1:-} ]]; then grid_name=$(realpath "$1"); shift; fi
+grid_kind=study; [[ $grid_name == mechanism ]] && grid_kind=mechanism  # where its runs merge to
+sbatch_options=()
+if [[ $action == slurm ]]; then
+  while (($#)) && [[ $1 != -- ]]; do sbatch_options+=("$1"); shift; done
+fi
 [[ ${1:-} == -- ]] && shift
 extra=("$@")
+cd "$(dirname "$0")"
 
 python_lines() {  # the printed lines of a Python expression, without TensorFlow's start-up noise
   python -c "import mechanism, registry; print(*($1), sep='\n')" 2>/dev/null
 }
 
-runs_dir() { [[ $grid_name == mechanism ]] && echo results/mechanism/runs || echo results/runs; }
+runs_dir() { [[ $grid_kind == mechanism ]] && echo results/mechanism/runs || echo results/runs; }
 
 unfinished() {  # for each given grid line, 1 if its run has trained to its end neither in
   # checkpoints/ nor in the merged results (a finished run whose checkpoints are gone), else 0
@@ -43,6 +55,7 @@ for line in sys.stdin.read().splitlines():
 }
 
 grid() {
+  if [[ -f $grid_name ]]; then grep -v -e '^#' -e '^[[:space:]]*$' "$grid_name"; return; fi
   if [[ $grid_name == mechanism ]]; then python_lines 'mechanism.grid_lines()'; return; fi
   for model in $(python_lines 'registry.MODELS'); do echo "--model=$model --seed=0"; done
   for seed in 1 2; do for model in lsgan lsgan_reg; do echo "--model=$model --seed=$seed"; done; done
@@ -63,36 +76,67 @@ merge() {
     run=$(basename "$run_dir")
     [[ $run == classifier_* ]] && continue  # a digit classifier's cache (classifier_<key>_seed1)
     [[ $mechanism_runs == *" $run "* ]] && grid_of_run=mechanism || grid_of_run=study
-    [[ $grid_of_run == "$grid_name" ]] || continue
+    [[ $grid_of_run == "$grid_kind" ]] || continue
     mkdir -p "$runs_dir/$run"
     cp "$run_dir"/{run.json,losses.csv,metrics.csv,gradients.csv,final.json,classifier.json,train.log} \
       "$runs_dir/$run/" 2>/dev/null || true
     cp samples/"$run"/{epoch_001.png,epoch_005.png,epoch_010.png,epoch_020.png,final_1000.npz} \
       samples/"$run"/samples_1000_epoch_*.npz "$runs_dir/$run/" 2>/dev/null || true
   done
-  local mode=compare seeds=0,1,2,3,4,5,6,7,8,9  # the study's seeds; the mechanism's three
-  [[ $grid_name == mechanism ]] && mode=mechanism seeds=0,1,2
   # The final samples under the shipped classifier and two others (final_scores.csv beside them).
   if compgen -G "$runs_dir/*/final_1000.npz" > /dev/null; then
     python main.py --mode=rescore "${extra[@]}" --sample_dir="$runs_dir"
   fi
+  if [[ -f $grid_name ]]; then  # the figures and tables are drawn from the study's own runs
+    echo "merged into $runs_dir and scored; figures: bash run_study.sh --merge (study or mechanism)"
+    return
+  fi
+  local mode=compare seeds=0,1,2,3,4,5,6,7,8,9  # the study's seeds; the mechanism's three
+  [[ $grid_kind == mechanism ]] && mode=mechanism seeds=0,1,2
   python main.py --mode=$mode --seeds=$seeds "${extra[@]}" \
     --sample_dir=$runs_dir --checkpoint_dir=$runs_dir --out_dir=results
 }
 
+to_do_of_grid() {  # lines=(the grid) and to_do=(1 per line still to train, else 0)
+  mapfile -t lines < <(grid)
+  mapfile -t to_do < <(unfinished "${lines[@]}")
+  if ((${#to_do[@]} != ${#lines[@]})); then
+    echo "error: could not tell which runs have finished; run a line of --list alone to see why" >&2
+    exit 1
+  fi
+}
+
+submit() {  # the unfinished lines as one Slurm job array
+  command -v sbatch > /dev/null || { echo "error: sbatch not found: is this a Slurm login node?" >&2; exit 2; }
+  to_do_of_grid
+  local indices=() i
+  for i in "${!lines[@]}"; do ((to_do[i])) && indices+=("$i"); done
+  if ((${#indices[@]} == 0)); then
+    echo "every run of the grid $grid_name has finished: bash run_study.sh --merge $grid_name"; return
+  fi
+  mkdir -p logs/slurm
+  local grid_file suffix= line
+  grid_file=logs/slurm/$(basename "$grid_name" .txt)-$(date +%Y%m%d-%H%M%S).grid
+  ((${#extra[@]})) && suffix=" ${extra[*]}"
+  for line in "${lines[@]}"; do echo "$line$suffix"; done > "$grid_file"  # what the tasks read
+  local job
+  job=$(IFS=,; sbatch --parsable --job-name="lsgan-$(basename "$grid_name" .txt)" --array="${indices[*]}" --requeue \
+    --signal=B:USR1@180 --open-mode=append --output="logs/slurm/%x-%A_%a.log" --chdir="$PWD" \
+    "${sbatch_options[@]}" cluster/slurm_task.sh "$grid_file")
+  job=${job%%;*}
+  echo "submitted job array $job: ${#indices[@]} of ${#lines[@]} lines of $grid_file (the others have finished)"
+  echo "logs: logs/slurm/lsgan-$(basename "$grid_name" .txt)-${job}_<task>.log; when squeue -j $job is empty: bash run_study.sh --merge $grid_name"
+}
+
 case $action in
+  slurm) submit ;;
   list)
     suffix=; ((${#extra[@]})) && suffix=" ${extra[*]}"
     grid | sed "s|^|python main.py |; s|\$|$suffix|" ;;
   merge) merge ;;
   run)
     mkdir -p logs
-    mapfile -t lines < <(grid)
-    mapfile -t to_do < <(unfinished "${lines[@]}")
-    if ((${#to_do[@]} != ${#lines[@]})); then
-      echo "error: could not tell which runs have finished; run a line of --list alone to see why" >&2
-      exit 1
-    fi
+    to_do_of_grid
     to_train=0; for flag in "${to_do[@]}"; do to_train=$((to_train + flag)); done
     started=$(date +%s); done_runs=0; trained=0; training_secs=0; failed=()
     for line in "${lines[@]}"; do
@@ -112,6 +156,10 @@ case $action in
       python main.py $line "${extra[@]}" 2>&1 | tee -a "$log" |
         { grep --line-buffered -E 'error:|Finished|nothing to do|metrics:|step [0-9]*000/' || true; } ||
         status=$?
+      if ((status == 75 || status > 128)); then  # a signal stopped it (and so the grid)
+        echo "stopped by a signal during: $line; the same command resumes" >&2
+        exit "$status"
+      fi
       ((status)) && failed+=("$line (exit $status; its log: $log)")
       trained=$((trained + 1)); training_secs=$((training_secs + $(date +%s) - run_started))
       done_runs=$((done_runs + 1))

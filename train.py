@@ -9,6 +9,7 @@ Files of a run <run> (named by config.run_name):
 """
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -84,9 +85,17 @@ class RunLogs(NamedTuple):
         for log in self[:3]:
             log.flush()
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, *_):
         for log in self[:3]:
-            log.close()
+            try:
+                log.close()
+            except OSError:
+                if error_type is None:
+                    raise  # else rows a full disk kept in the buffer are dropped: the error
+                    # on its way out says what happened, and they lie past the last checkpoint
 
 
 def open_logs(cfg, ckpt_dir, step):
@@ -206,13 +215,20 @@ def train(cfg):
     try:
         utils.check_or_record_run(ckpt_dir / 'run.json', record,
                                   [*config.RUN_DEFINING, 'n_images'])
+        with utils.GracefulStop() as stop, utils.RunLock(ckpt_dir), \
+                utils.log_to(ckpt_dir / 'train.log'):
+            _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in, stop)
     except utils.RunMismatch as error:
         utils.fail(error)
-    with utils.RunLock(ckpt_dir), utils.log_to(ckpt_dir / 'train.log'):
-        _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in)
+    except OSError as error:  # a full disk or quota: what failed, and that nothing good was lost
+        newest = tf.train.latest_checkpoint(str(ckpt_dir))
+        kept = (f'the newest checkpoint ({Path(newest).name}) and the logs up to it are intact'
+                if newest else 'no checkpoint had been written')
+        utils.fail(f'cannot write {error.filename or "a file"}: {error.strerror or error}; {kept}: '
+                   f'free space and run the same command to resume', code=1)
 
 
-def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in):
+def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, computes_in, stop):
     state = restore_state(cfg, ckpt_dir)
     step = int(state.step)  # the one step counter; state.step follows it at each save
     last_step = total_steps(cfg, steps_per_epoch)
@@ -246,48 +262,60 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
                        f'is {state.manager.latest_checkpoint}', code=1)
         logs.flush()  # the logs on disk cover the newest checkpoint
         state.step.assign(step)
-        state.manager.save(checkpoint_number=step)
+        utils.save_checkpoint(state.manager, step)
+
+    def stop_if_signalled():  # a scheduler's SIGTERM, Slurm's SIGUSR1, Ctrl-C: save and go
+        if not stop.received:
+            return
+        if step > int(state.step):
+            save_checkpoint()
+        logging.warning('%s at step %d of %d (epoch %d, batch %d of %d), checkpoint saved: the '
+                        'same command resumes from there (exit %d).', stop.received, step,
+                        last_step, step // steps_per_epoch + 1, step % steps_per_epoch,
+                        steps_per_epoch, utils.STOPPED)
+        sys.exit(utils.STOPPED)
 
     batches = iter(data.training_batches(images, cfg.batch_size, cfg.seed,
                                          step, last_step - step))
     start, started, in_steps = step, time.perf_counter(), 0.0
     progress = Progress(step, last_step)
-    while step < last_step:
-        epoch = step // steps_per_epoch + 1
-        epoch_end = min(epoch * steps_per_epoch, last_step)
-        while step < epoch_end:
-            step_started = time.perf_counter()
-            out = training.take_step(train_step, cfg, schedule, next(batches), step + 1)
-            step += 1
-            values = {k: float(v) for k, v in out.items() if 'grad' not in k}  # waits for the step
-            in_steps += time.perf_counter() - step_started
-            for name in ('d_loss', 'g_loss'):
-                if not np.isfinite(values[name]):
-                    utils.fail(f'{name} is {values[name]} at step {step}; stopped, the last good '
-                               f'checkpoint is {state.manager.latest_checkpoint}', code=1)
-            if 'g_grad_norm' in out:
-                logs.gradients.write({'step': step, 'epoch': epoch,
-                                      **{k: float(v) for k, v in out.items() if 'grad' in k}})
-            logs.losses.write({'step': step, 'epoch': epoch, **values,
-                               'wall_s': round(wall_before + time.perf_counter() - started, 3)})
-            if step % cfg.log_every == 0:
-                logging.info(progress.line(step, epoch, values))
-                with logs.board.as_default(step=step):
-                    for name, value in values.items():
-                        tf.summary.scalar(name, value)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < epoch_end:
-                save_checkpoint()  # the epoch end saves anyway
-        grid_start = time.perf_counter()
-        final = step == cfg.epochs * steps_per_epoch
-        images, scores = end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir, final)
-        if final:
-            finish_run(cfg, sample, scorer, images, scores, ckpt_dir, sample_dir, step)
-        checkpoint_start = time.perf_counter()
-        save_checkpoint()
-        logging.info('Epoch %d done at step %d: grid, metrics %.1f s, checkpoint %.1f s.',
-                     epoch, step, checkpoint_start - grid_start,
-                     time.perf_counter() - checkpoint_start)
-    logs.close()
+    with logs:  # closed on every way out
+        while step < last_step:
+            epoch = step // steps_per_epoch + 1
+            epoch_end = min(epoch * steps_per_epoch, last_step)
+            while step < epoch_end:
+                stop_if_signalled()
+                step_started = time.perf_counter()
+                out = training.take_step(train_step, cfg, schedule, next(batches), step + 1)
+                step += 1
+                values = {k: float(v) for k, v in out.items() if 'grad' not in k}  # waits for it
+                in_steps += time.perf_counter() - step_started
+                for name in ('d_loss', 'g_loss'):
+                    if not np.isfinite(values[name]):
+                        utils.fail(f'{name} is {values[name]} at step {step}; stopped, the last '
+                                   f'good checkpoint is {state.manager.latest_checkpoint}', code=1)
+                if 'g_grad_norm' in out:
+                    logs.gradients.write({'step': step, 'epoch': epoch,
+                                          **{k: float(v) for k, v in out.items() if 'grad' in k}})
+                logs.losses.write({'step': step, 'epoch': epoch, **values,
+                                   'wall_s': round(wall_before + time.perf_counter() - started, 3)})
+                if step % cfg.log_every == 0:
+                    logging.info(progress.line(step, epoch, values))
+                    with logs.board.as_default(step=step):
+                        for name, value in values.items():
+                            tf.summary.scalar(name, value)
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < epoch_end:
+                    save_checkpoint()  # the epoch end saves anyway
+            grid_start = time.perf_counter()
+            final = step == cfg.epochs * steps_per_epoch
+            images, scores = end_epoch(cfg, sample, scorer, logs, step, epoch, sample_dir, final)
+            if final:
+                finish_run(cfg, sample, scorer, images, scores, ckpt_dir, sample_dir, step)
+            checkpoint_start = time.perf_counter()
+            save_checkpoint()
+            logging.info('Epoch %d done at step %d: grid, metrics %.1f s, checkpoint %.1f s.',
+                         epoch, step, checkpoint_start - grid_start,
+                         time.perf_counter() - checkpoint_start)
     elapsed = time.perf_counter() - started
     logging.info('Finished %s: %d steps in %s this invocation, %.1f%% of it outside the '
                  'training steps (data, grids, metrics, checkpoints, logs); peak RSS %.2f GB.',

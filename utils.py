@@ -1,11 +1,14 @@
 """Sample grids, the run's record (flags, loss CSV) and checkpoint plumbing."""
 import contextlib
 import csv
+import errno
 import json
 import logging as std_logging
 import math
 import os
 import resource
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,10 +19,13 @@ import tensorflow as tf
 from absl import logging
 
 
+STOPPED = 75  # exit code of a run stopped by a signal after saving (sysexits' EX_TEMPFAIL: retry)
+
+
 def fail(message, code=2):
     """The project's one way out: one line on stderr and exit `code`, 2 for bad input (flags,
     data files, a run directory made by other settings), 1 for a failure while running (a
-    non-finite loss)."""
+    non-finite loss, a full disk)."""
     sys.stderr.write(f'{os.path.basename(sys.argv[0])}: error: {message}\n')
     sys.exit(code)
 
@@ -49,8 +55,24 @@ def write_atomically(path, write):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp')
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        with naming(path):
+            write(tmp)
+            os.replace(tmp, path)
+    except BaseException:  # a full disk, a signal: no half-written temporary file stays behind
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def naming(path):
+    """An OSError of the block names `path`: a failed write() to an open file names none."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def write_csv(path, fields, rows):
@@ -118,7 +140,9 @@ class CsvLog:
 
     def __init__(self, path, fields, resume_step):
         self.path, self.fields = Path(path), list(fields)
-        kept = [row for row in read_csv(self.path) if int(row['step']) <= resume_step]
+        # A row cut short by a crash or a full disk lacks fields (None) and is dropped too.
+        kept = [row for row in read_csv(self.path)
+                if None not in row.values() and int(row['step']) <= resume_step]
         # Rewritten atomically before appending: a kill right after a resume, before any
         # flush, must not leave the log truncated (it once emptied a finished run's logs).
         write_csv(self.path, self.fields, kept)
@@ -127,14 +151,53 @@ class CsvLog:
         self.last_row = kept[-1] if kept else None
 
     def write(self, row):
-        self._writer.writerow(row)
+        with naming(self.path):
+            self._writer.writerow(row)
         self.last_row = row
 
     def flush(self):
-        self._file.flush()
+        with naming(self.path):
+            self._file.flush()
 
     def close(self):
-        self._file.close()
+        with naming(self.path):
+            self._file.close()
+
+
+def save_checkpoint(manager, step):
+    """manager.save(step). A failed write (a full disk) leaves no trace of the attempt (TensorFlow
+    leaves a ckpt-N_temp directory and may leave ckpt-N files) and raises OSError naming the
+    checkpoint; the checkpoints before it are untouched."""
+    try:
+        with native_stderr_silenced():  # TF's C++ layer would print its own lines of the failure
+            return manager.save(checkpoint_number=step)
+    except tf.errors.OpError as error:
+        directory = Path(manager.directory)
+        for leftover in [*directory.glob(f'ckpt-{step}.*'), *directory.glob(f'ckpt-{step}_temp*'),
+                         *directory.glob('checkpoint.tmp*')]:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        no_space = isinstance(error, tf.errors.ResourceExhaustedError)
+        raise OSError(errno.ENOSPC if no_space else errno.EIO,
+                      os.strerror(errno.ENOSPC) if no_space else error.message.splitlines()[0],
+                      str(directory / f'ckpt-{step}')) from None
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """File descriptor 2 points at /dev/null while the block runs: what C++ code writes there
+    is dropped (Python's sys.stderr is not redirected, but its writes also go to descriptor 2)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def checkpoint_manager(directory, keep, **state):
@@ -195,7 +258,7 @@ def device_line():
 def log_to(path):
     """absl's log lines also appended to `path` while the block runs: a run's own log, kept
     with it over its resumes and copied to git with its small results."""
-    handler = std_logging.FileHandler(path, mode='a')
+    handler = _QuietFileHandler(path, mode='a')
     handler.setFormatter(logging.PythonFormatter())
     logger = logging.get_absl_logger()
     logger.addHandler(handler)
@@ -203,7 +266,16 @@ def log_to(path):
         yield
     finally:
         logger.removeHandler(handler)
-        handler.close()
+        with contextlib.suppress(OSError):  # lines a full disk kept in the buffer are dropped
+            handler.close()
+
+
+class _QuietFileHandler(std_logging.FileHandler):
+    """A log file whose failed writes (a full disk) are dropped without logging's traceback:
+    the failing write of a result or checkpoint reports the cause in one line."""
+
+    def handleError(self, record):
+        pass
 
 
 class RunLock:
@@ -227,8 +299,12 @@ class RunLock:
                 logging.warning('Taking over %s, left by process %s, which is gone.', self.path, owner)
                 self.path.unlink(missing_ok=True)
                 continue
-            with os.fdopen(fd, 'w') as file:
-                file.write(f'{os.getpid()}\n')
+            try:
+                with naming(self.path), os.fdopen(fd, 'w') as file:
+                    file.write(f'{os.getpid()}\n')
+            except OSError:  # a full disk: no empty lock stays behind
+                self.path.unlink(missing_ok=True)
+                raise
             return self
 
     def _owner(self):
@@ -250,3 +326,28 @@ def _alive(pid):
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+class GracefulStop:
+    """While the block runs, SIGTERM (a scheduler's time limit, preemption), SIGUSR1 (Slurm's
+    warning ahead of the limit) and SIGINT (Ctrl-C) only ask the training loop to stop:
+    `received` names the first signal. The loop finishes the step in flight, saves a
+    checkpoint and exits STOPPED. Later signals are ignored, so none can cut the save in half
+    or turn the exit code into a kill's."""
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+
+    def __enter__(self):
+        self.received = None
+        self._previous = {sig: signal.signal(sig, self._note) for sig in self.SIGNALS}
+        return self
+
+    def _note(self, signum, frame):
+        self.received = self.received or signal.Signals(signum).name
+        for sig in self.SIGNALS:  # ignored by the OS from now on, also while Python shuts down
+            signal.signal(sig, signal.SIG_IGN)
+
+    def __exit__(self, *exc):
+        if self.received:  # on the way out after a stop: no later signal changes the exit code
+            return
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
