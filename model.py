@@ -85,6 +85,84 @@ class BatchNorm(tl.layers.BatchNorm):
         return self.act(outputs) if self.act else outputs
 
 
+def weight_gradient(inputs, out_grad, kernel_size, stride):
+    """The weight gradient of a 'SAME' convolution of `inputs` (N, H, W, C_in) whose output
+    gradient is `out_grad` (N, OH, OW, C_out), computed as a forward convolution: the batch is
+    the channel axis, the output gradient the filter, dilated by the stride:
+        dW[i, j, c, o] = sum_{n, y, x} inputs_padded[n, y*s + i, x*s + j, c] * out_grad[n, y, x, o].
+    The same sum as TensorFlow's Conv2DBackpropFilter, which oneDNN runs slower in bfloat16
+    (training.FORWARD_WEIGHT_GRADIENT_MS). Returns (k, k, C_in, C_out)."""
+    k, (_, height, width, _), (_, out_h, out_w, _) = kernel_size, inputs.shape, out_grad.shape
+    need_h, need_w = (out_h - 1) * stride + k, (out_w - 1) * stride + k
+    pad_h, pad_w = max(need_h - height, 0), max(need_w - width, 0)
+    padded = tf.pad(inputs, [[0, 0], [pad_h // 2, pad_h - pad_h // 2],
+                             [pad_w // 2, pad_w - pad_w // 2], [0, 0]])[:, :need_h, :need_w]
+    by_channel = tf.nn.conv2d(tf.transpose(padded, [3, 1, 2, 0]), tf.transpose(out_grad, [1, 2, 0, 3]),
+                              strides=1, padding='VALID', dilations=stride)
+    return tf.transpose(by_channel, [1, 2, 0, 3])
+
+
+def conv2d(x, kernel, stride):
+    """tf.nn.conv2d(x, kernel, stride, 'SAME'), its weight gradient by `weight_gradient`."""
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def gradients(dy):
+            dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=kernel,
+                                                out_backprop=dy, strides=[1, stride, stride, 1],
+                                                padding='SAME')
+            return dx, weight_gradient(x, dy, kernel.shape[0], stride)
+        return tf.nn.conv2d(x, kernel, stride, 'SAME'), gradients
+    return conv(x, tf.convert_to_tensor(kernel))  # a tensor: the tape reaches the variable through its read
+
+
+def conv2d_transpose(x, kernel, stride):
+    """The 'SAME' transposed convolution of x (N, H, W, C_in) with kernel (k, k, C_out, C_in)
+    to (N, H*s, W*s, C_out), its weight gradient by `weight_gradient` (the transposed
+    convolution is the input gradient of a convolution, so the roles of x and dy swap)."""
+    @tf.custom_gradient
+    def deconv(x, kernel):
+        def gradients(dy):
+            return (tf.nn.conv2d(dy, kernel, stride, 'SAME'),
+                    weight_gradient(dy, x, kernel.shape[0], stride))
+        shape = tf.stack([tf.shape(x)[0], x.shape[1] * stride, x.shape[2] * stride, kernel.shape[2]])
+        return tf.nn.conv2d_transpose(x, kernel, shape, stride, 'SAME'), gradients
+    return deconv(x, tf.convert_to_tensor(kernel))
+
+
+class Conv2d(tl.layers.Conv2d):
+    """TensorLayer's Conv2d ('SAME', NHWC), with `forward_weight_gradient` its weight gradient
+    computed as a forward convolution (same weights, same output)."""
+
+    def __init__(self, *args, forward_weight_gradient=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.forward_weight_gradient = forward_weight_gradient
+
+    def forward(self, inputs):
+        if not self.forward_weight_gradient:
+            return super().forward(inputs)
+        outputs = conv2d(inputs, self.W, self._strides[1])
+        if self.b_init:
+            outputs = tf.nn.bias_add(outputs, self.b)
+        return self.act(outputs) if self.act else outputs
+
+
+class DeConv2d(tl.layers.DeConv2d):
+    """TensorLayer's DeConv2d (a Keras Conv2DTranspose inside, 'SAME', NHWC), with
+    `forward_weight_gradient` as in Conv2d."""
+
+    def __init__(self, *args, forward_weight_gradient=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.forward_weight_gradient = forward_weight_gradient
+
+    def forward(self, inputs):
+        if not self.forward_weight_gradient:
+            return super().forward(inputs)
+        outputs = conv2d_transpose(inputs, self.layer.kernel, self.strides[0])
+        if self.layer.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.layer.bias)
+        return self.act(outputs) if self.act else outputs
+
+
 def _batch_norm(act):
     # Unit initial moving variance: eval before any training must not divide by sqrt(eps).
     return BatchNorm(decay=0.9, act=act, gamma_init=tl.initializers.random_normal(1.0, 0.02),
@@ -101,9 +179,17 @@ def normalised_next(table, i):
     return bool(rest) and rest[0] == 'norm'
 
 
-def _stack(table, h, width, act, batch_norm):
+def _stack(table, h, width, act, batch_norm, forward_weight_gradient):
     """Apply the rows of a layer table to `h`. Without batch norm, a 'norm' row is the bare
-    activation and the weight layers before it get biases."""
+    activation and the weight layers before it get biases. forward_weight_gradient(kind,
+    c_in, c_out, stride) says which convolutions ('conv', 'deconv') compute their weight
+    gradient as a forward convolution."""
+    def conv_layer(kind, c_out, stride, **kwargs):
+        layer = Conv2d if kind == 'conv' else DeConv2d
+        forward = forward_weight_gradient(kind, h.shape[-1], c_out, stride)
+        return layer(c_out, KERNEL, (stride, stride), W_init=_weights(),
+                     forward_weight_gradient=forward, **kwargs)
+
     for i, (op, *args) in enumerate(table):
         bias = None if batch_norm and normalised_next(table, i) else tl.initializers.zeros()
         if op == 'dense':
@@ -113,8 +199,7 @@ def _stack(table, h, width, act, batch_norm):
         elif op == 'reshape':
             h = tl.layers.Reshape([-1, args[1], args[1], args[0] * width])(h)
         elif op in ('conv', 'deconv'):
-            layer = tl.layers.Conv2d if op == 'conv' else tl.layers.DeConv2d
-            h = layer(args[0] * width, KERNEL, (args[1], args[1]), W_init=_weights(), b_init=bias)(h)
+            h = conv_layer(op, args[0] * width, args[1], b_init=bias)(h)
         elif op == 'norm':
             h = _batch_norm(act)(h) if batch_norm else tl.layers.Lambda(act)(h)
         elif op == 'act':
@@ -122,18 +207,22 @@ def _stack(table, h, width, act, batch_norm):
         elif op == 'flatten':
             h = tl.layers.Flatten()(h)
         elif op == 'image':
-            h = tl.layers.DeConv2d(IMAGE_SHAPE[-1], KERNEL, (args[0], args[0]), act=tf.nn.tanh,
-                                   W_init=_weights())(h)
+            h = conv_layer('deconv', IMAGE_SHAPE[-1], args[0], act=tf.nn.tanh)(h)
         else:
             raise ValueError(f'unknown layer {op!r}')
     return h
 
 
-def generator(arch='dcgan', z_dim=100, gf_dim=64, name=None):
+def tensorflows_weight_gradients(kind, c_in, c_out, stride):
+    return False
+
+
+def generator(arch='dcgan', z_dim=100, gf_dim=64, name=None,
+              forward_weight_gradient=tensorflows_weight_gradients):
     """z (batch, z_dim) -> images (batch, 28, 28, 1) in [-1, 1]."""
     spec = ARCHITECTURES[arch]
     z = tl.layers.Input([None, z_dim])
-    x = _stack(spec.generator, z, gf_dim, spec.g_act, batch_norm=True)
+    x = _stack(spec.generator, z, gf_dim, spec.g_act, True, forward_weight_gradient)
     return tl.models.Model(inputs=z, outputs=x, name=name)
 
 
@@ -164,7 +253,8 @@ class MinibatchDiscrimination(tl.layers.Layer):
         return tf.concat([inputs, closeness], axis=1)
 
 
-def discriminator(arch='dcgan', df_dim=64, norm='batch', minibatch_disc=False, name=None):
+def discriminator(arch='dcgan', df_dim=64, norm='batch', minibatch_disc=False, name=None,
+                  forward_weight_gradient=tensorflows_weight_gradients):
     """images (batch, 28, 28, 1) -> (score (batch, 1), features).
 
     The score is unbounded (a logit, a critic value or an LSGAN regression output).
@@ -173,7 +263,8 @@ def discriminator(arch='dcgan', df_dim=64, norm='batch', minibatch_disc=False, n
     `MinibatchDiscrimination` before the output layer.
     """
     x = tl.layers.Input([None, *IMAGE_SHAPE])
-    features = _stack(ARCHITECTURES[arch].discriminator, x, df_dim, lrelu, norm == 'batch')
+    features = _stack(ARCHITECTURES[arch].discriminator, x, df_dim, lrelu, norm == 'batch',
+                      forward_weight_gradient)
     h = MinibatchDiscrimination()(features) if minibatch_disc else features
     score = tl.layers.Dense(1, W_init=_weights())(h)
     return tl.models.Model(inputs=x, outputs=[score, features], name=name)

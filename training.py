@@ -24,10 +24,49 @@ class Players(NamedTuple):
     d_opt: object
 
 
+# Weight gradients of the dcgan layers in bfloat16 (batch 64, 5x5 kernels, 2 threads, median of
+# 30, ms): TensorFlow's Conv2DBackpropFilter against model.weight_gradient, the same sum as a
+# forward convolution, which oneDNN runs on faster kernels. Under --precision=mixed a layer
+# takes the faster; a shape not measured (other widths) keeps TensorFlow's. By the CPU's
+# bfloat16 unit, then (kind, input channels, output channels, stride):
+FORWARD_WEIGHT_GRADIENT_MS = {
+    # Intel Xeon (family 6, model 167), TensorFlow 2.21: benchmarks/weight_gradient_probe.py
+    'amx_bf16': {('conv', 1, 64, 2): (1.64, 1.79), ('conv', 64, 128, 2): (4.12, 3.32),
+                 ('conv', 128, 256, 2): (9.42, 3.09), ('deconv', 256, 128, 1): (11.61, 5.55),
+                 ('deconv', 128, 64, 2): (3.99, 3.43), ('deconv', 64, 1, 2): (1.24, 1.51)},
+    # AMD EPYC (family 26, Zen 5), no AMX, TensorFlow 2.21: measured for issue 33
+    'avx512_bf16': {('conv', 64, 128, 2): (2.94, 2.43), ('conv', 128, 256, 2): (5.30, 2.56),
+                    ('deconv', 256, 128, 1): (8.22, 8.27), ('deconv', 128, 64, 2): (2.93, 2.46),
+                    ('deconv', 64, 1, 2): (0.43, 0.59)},
+}
+
+
+def forward_weight_gradients(precision):
+    """model's forward_weight_gradient predicate for --precision: where the measured table of
+    this CPU's bfloat16 unit says the forward form is faster; float32 keeps TensorFlow's."""
+    units = [unit for unit in BF16_CPU_FLAGS[::-1] if unit in cpu_flags()]  # AMX first
+    if precision != 'mixed' or not units or tf.config.list_physical_devices('GPU'):
+        return model.tensorflows_weight_gradients
+    measured = FORWARD_WEIGHT_GRADIENT_MS[units[0]]
+
+    def faster_as_forward(kind, c_in, c_out, stride):
+        if kind == 'conv' and c_in == model.IMAGE_SHAPE[-1]:
+            # D's first convolution follows its second: measured in the whole mixed dcgan step
+            # on the AMX Xeon (median of 40 steps, two rounds), 75.6 ms that way against 77.5
+            # ms by its own numbers, which time it alone.
+            return faster_as_forward('conv', c_out, 2 * c_out, stride)
+        tf_ms, forward_ms = measured.get((kind, c_in, c_out, stride), (0, 1))
+        return forward_ms < tf_ms
+
+    return faster_as_forward
+
+
 def image_networks(cfg):
     """G and D of cfg.arch at the configured widths (for MNIST-sized images)."""
-    return (model.generator(cfg.arch, cfg.z_dim, cfg.gf_dim),
-            model.discriminator(cfg.arch, cfg.df_dim, cfg.critic_norm, cfg.minibatch_disc))
+    chosen = forward_weight_gradients(cfg.precision)
+    return (model.generator(cfg.arch, cfg.z_dim, cfg.gf_dim, forward_weight_gradient=chosen),
+            model.discriminator(cfg.arch, cfg.df_dim, cfg.critic_norm, cfg.minibatch_disc,
+                                forward_weight_gradient=chosen))
 
 
 def make_optimizer(cfg):

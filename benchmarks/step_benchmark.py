@@ -43,6 +43,10 @@ CONFIGS = ('function', 'xla', 'mixed')
 # The project's float32 step with TensorLayer's own batch norm (separate moment and
 # normalisation ops) instead of model.BatchNorm's fused kernel: the before of that change.
 UNFUSED_BN = 'unfused_bn'
+# The project's mixed step with TensorFlow's own bfloat16 weight gradients in every layer:
+# the before of training.FORWARD_WEIGHT_GRADIENT_MS.
+TF_WEIGHT_GRADIENTS = 'mixed_tf_wgrad'
+ABLATIONS = (UNFUSED_BN, TF_WEIGHT_GRADIENTS)  # project-only configurations
 # --profile's op groups, by op type (the rest: element-wise ops, casts, the optimizer's
 # arithmetic, random numbers).
 PROFILE_GROUPS = (('conv + matmul', ('Conv2D', 'MatMul')), ('batch norm', ('BatchNorm',)))
@@ -145,11 +149,14 @@ def build_step(spec):
         return step, (real,)
     import config
     import training
+    import model
     if spec['config'] == UNFUSED_BN:
-        import model
         model.BatchNorm.forward = tensorlayer_batch_norm
+    if spec['config'] == TF_WEIGHT_GRADIENTS:
+        training.forward_weight_gradients = lambda precision: model.tensorflows_weight_gradients
+    mixed = spec['config'] in ('mixed', TF_WEIGHT_GRADIENTS)
     cfg = config.Config(arch=spec['arch'], xla=spec['config'] == 'xla',
-                        precision='mixed' if spec['config'] == 'mixed' else 'float32')
+                        precision='mixed' if mixed else 'float32')
     spec['computes_in'] = training.set_precision(cfg.precision)
     tf.random.set_seed(0)
     players = training.players(cfg, *training.image_networks(cfg))
@@ -405,6 +412,10 @@ def report(results, breakdowns, kernels=()):
             fused, unfused = mine[('project', 'function')], mine[('project', UNFUSED_BN)]
             lines.append(f'- fused batch norm: project function {fused:.0f} ms vs '
                          f"TensorLayer's batch norm {unfused:.0f} ms: {unfused / fused:.2f}x.")
+        if ('project', TF_WEIGHT_GRADIENTS) in mine and ('project', 'mixed') in mine:
+            forward, tfs = mine[('project', 'mixed')], mine[('project', TF_WEIGHT_GRADIENTS)]
+            lines.append(f'- weight gradients as forward convolutions: project mixed {forward:.0f} '
+                         f"ms vs TensorFlow's {tfs:.0f} ms: {tfs / forward:.2f}x.")
         lines.append('')
     profiled = [r for r in results if r.get('profile')]
     if profiled:
@@ -440,7 +451,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--archs', default='dcgan,infogan')
     parser.add_argument('--configs', default=','.join(CONFIGS),
-                        help=f'of {", ".join(CONFIGS)}, {UNFUSED_BN} (project only)')
+                        help=f'of {", ".join(CONFIGS)}, {", ".join(ABLATIONS)} (project only)')
     parser.add_argument('--impls', default='keras,project')
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
@@ -465,7 +476,7 @@ def main():
     for arch in args.archs.split(','):
         for impl in args.impls.split(','):
             for config in args.configs.split(','):
-                if impl == 'keras' and config == UNFUSED_BN:
+                if impl == 'keras' and config in ABLATIONS:
                     continue
                 r = run_child({'impl': impl, 'arch': arch, 'config': config,
                                'steps': args.steps, 'warmup': args.warmup,
