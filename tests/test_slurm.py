@@ -138,7 +138,7 @@ def test_a_grid_on_slurm_survives_preemption_and_the_time_limit(slurm, tmp_path)
         if task == 1:
             assert 'time limit near: checkpoint saved, task requeued' in log
 
-    merged = subprocess.run(['bash', 'run_study.sh', '--merge', '--', '--classifier_seeds=0'],
+    merged = subprocess.run(['bash', 'run_study.sh', '--merge', 'grid.txt', '--', '--classifier_seeds=0'],
                             cwd=project, env=slurm, capture_output=True, text=True)
     assert merged.returncode == 0, merged.stderr[-3000:]
     here = tmp_path / 'here'
