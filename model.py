@@ -129,9 +129,10 @@ def conv2d_transpose(x, kernel, stride):
     return deconv(x, tf.convert_to_tensor(kernel))
 
 
-class Conv2d(tl.layers.Conv2d):
-    """TensorLayer's Conv2d ('SAME', NHWC), with `forward_weight_gradient` its weight gradient
-    computed as a forward convolution (same weights, same output)."""
+class _ForwardWeightGradient:
+    """For a TensorLayer convolution layer ('SAME', NHWC): with `forward_weight_gradient`, its
+    weight gradient is computed as a forward convolution (same weights, same output). The layer
+    gives `_convolve(inputs)`: its output before the bias, and its bias or None."""
 
     def __init__(self, *args, forward_weight_gradient=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -140,27 +141,26 @@ class Conv2d(tl.layers.Conv2d):
     def forward(self, inputs):
         if not self.forward_weight_gradient:
             return super().forward(inputs)
-        outputs = conv2d(inputs, self.W, self._strides[1])
-        if self.b_init:
-            outputs = tf.nn.bias_add(outputs, self.b)
+        outputs, bias = self._convolve(inputs)
+        if bias is not None:
+            outputs = tf.nn.bias_add(outputs, bias)
         return self.act(outputs) if self.act else outputs
 
 
-class DeConv2d(tl.layers.DeConv2d):
-    """TensorLayer's DeConv2d (a Keras Conv2DTranspose inside, 'SAME', NHWC), with
-    `forward_weight_gradient` as in Conv2d."""
+class Conv2d(_ForwardWeightGradient, tl.layers.Conv2d):
+    """TensorLayer's Conv2d, with the forward-form weight gradient on request."""
 
-    def __init__(self, *args, forward_weight_gradient=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.forward_weight_gradient = forward_weight_gradient
+    def _convolve(self, inputs):
+        return conv2d(inputs, self.W, self._strides[1]), self.b if self.b_init else None
 
-    def forward(self, inputs):
-        if not self.forward_weight_gradient:
-            return super().forward(inputs)
-        outputs = conv2d_transpose(inputs, self.layer.kernel, self.strides[0])
-        if self.layer.use_bias:
-            outputs = tf.nn.bias_add(outputs, self.layer.bias)
-        return self.act(outputs) if self.act else outputs
+
+class DeConv2d(_ForwardWeightGradient, tl.layers.DeConv2d):
+    """TensorLayer's DeConv2d (a Keras Conv2DTranspose inside), with the forward-form weight
+    gradient on request."""
+
+    def _convolve(self, inputs):
+        return (conv2d_transpose(inputs, self.layer.kernel, self.strides[0]),
+                self.layer.bias if self.layer.use_bias else None)
 
 
 def _batch_norm(act):
