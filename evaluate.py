@@ -9,9 +9,9 @@ from absl import logging
 
 import config
 import data
+import gan_step
 import metrics
 import train
-import training
 import utils
 
 
@@ -21,7 +21,7 @@ def _restored_sampler(cfg):
     if not tf.train.latest_checkpoint(str(ckpt_dir)):
         utils.fail(f'no checkpoint of run {run} in {ckpt_dir}')
     state = train.restore_state(cfg, ckpt_dir)
-    return run, ckpt_dir, int(state.step), training.make_sampler(state.players.G, cfg.xla)
+    return run, ckpt_dir, int(state.step), gan_step.make_sampler(state.players.G, cfg.xla)
 
 
 def evaluate(cfg):

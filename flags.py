@@ -22,8 +22,8 @@ flags.DEFINE_enum('mode', D.mode, ('train', 'eval', 'generate', 'rescore', 'comp
                   'run under --sample_dir with each of --classifier_seeds into '
                   '<sample_dir>/final_scores.csv; compare: draw the comparison figures from '
                   'the runs the other flags name (one per model); gradcheck: the near-optimal '
-                  'discriminator experiment (gradcheck.py); toy: the 2-D experiments (toy.py); '
-                  'mechanism: the table and figure of the mechanism arms (mechanism.py).')
+                  'discriminator experiment (studies/gradcheck.py); toy: the 2-D experiments (studies/toy.py); '
+                  'mechanism: the table and figure of the mechanism arms (studies/mechanism.py).')
 flags.DEFINE_enum('model', D.model, tuple(registry.MODELS), 'Which GAN to train.')
 flags.DEFINE_enum('protocol', D.protocol, registry.PROTOCOLS, 'Sets the defaults of the '
                   'training-scheme flags below: "slides" as the course project ran its '
@@ -125,7 +125,7 @@ flags.DEFINE_list('gradcheck_steps', [str(k) for k in D.gradcheck_steps], 'gradc
                   'many discriminator steps (with G frozen) the generator gradients are measured.')
 flags.DEFINE_enum('gradcheck_data', D.gradcheck_data, ('images', 'ring8', 'disjoint'),
                   'gradcheck: the training images with the image networks, or a 2-D data set of '
-                  'toy.py with its MLPs.')
+                  'studies/toy.py with its MLPs.')
 flags.DEFINE_list('gradcheck_lams', [f'{x:g}' for x in D.gradcheck_lams], 'gradcheck and toy: '
                   'the lambdas of lsgan_reg compared with lsgan.')
 flags.DEFINE_list('gradcheck_discriminators', list(D.gradcheck_discriminators), 'gradcheck: the '

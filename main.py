@@ -48,14 +48,11 @@ if __name__ == '__main__':
 
 from absl import app, logging  # noqa: E402
 
-import compare  # noqa: E402
 import evaluate  # noqa: E402
 import flags  # noqa: E402
-import gradcheck  # noqa: E402
-import mechanism  # noqa: E402
-import toy  # noqa: E402
 import train  # noqa: E402
 import utils  # noqa: E402
+from studies import compare, gradcheck, mechanism, toy  # noqa: E402
 
 MODES = {'train': train.train, 'eval': evaluate.evaluate, 'generate': evaluate.generate,
          'rescore': evaluate.rescore,

@@ -91,7 +91,7 @@ def weight_gradient(inputs, out_grad, kernel_size, stride):
     the channel axis, the output gradient the filter, dilated by the stride:
         dW[i, j, c, o] = sum_{n, y, x} inputs_padded[n, y*s + i, x*s + j, c] * out_grad[n, y, x, o].
     The same sum as TensorFlow's Conv2DBackpropFilter, which oneDNN runs slower in bfloat16
-    (training.FORWARD_WEIGHT_GRADIENT_MS). Returns (k, k, C_in, C_out)."""
+    (gan_step.FORWARD_WEIGHT_GRADIENT_MS). Returns (k, k, C_in, C_out)."""
     k, (_, height, width, _), (_, out_h, out_w, _) = kernel_size, inputs.shape, out_grad.shape
     need_h, need_w = (out_h - 1) * stride + k, (out_w - 1) * stride + k
     pad_h, pad_w = max(need_h - height, 0), max(need_w - width, 0)

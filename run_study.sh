@@ -7,7 +7,7 @@
 #   4. ralsgan, seeds 1 and 2, and under --protocol=paper, seed 0
 #   5. lsgan and lsgan_reg under ralsgan's paper settings (--protocol=paper --lr=2e-4), seed 0
 #   6. lsgan and lsgan_reg, seeds 3-9 (the headline comparison at n = 10)
-# mechanism: the arms of mechanism.py (target c, D's batch norm, lambda) at its short budget.
+# mechanism: the arms of studies/mechanism.py (target c, D's batch norm, lambda) at its short budget.
 # Each run resumes where it stopped and a finished one does nothing (the runner skips it
 # without starting it, also when only its merged results under results/ are left), so any
 # line can be started again. Extra flags after "--" go to every run (e.g. -- --precision=mixed).
@@ -39,7 +39,7 @@ extra=("$@")
 cd "$(dirname "$0")"
 
 python_lines() {  # the printed lines of a Python expression, without TensorFlow's start-up noise
-  python -c "import mechanism, registry; print(*($1), sep='\n')" 2>/dev/null
+  python -c "from studies import mechanism; import registry; print(*($1), sep='\n')" 2>/dev/null
 }
 
 runs_dir() { [[ $grid_kind == mechanism ]] && echo results/mechanism/runs || echo results/runs; }

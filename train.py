@@ -20,9 +20,9 @@ from absl import logging
 
 import config
 import data
+import gan_step
 import metrics
 import registry
-import training
 import utils
 
 FINAL_N = 1000  # samples kept at the end of a run (final_1000.npz)
@@ -30,7 +30,7 @@ FINAL_N = 1000  # samples kept at the end of a run (final_1000.npz)
 
 class State(NamedTuple):
     """Everything a checkpoint holds, and its manager."""
-    players: training.Players
+    players: gan_step.Players
     step: tf.Variable
     noise: tf.random.Generator
     manager: tf.train.CheckpointManager
@@ -42,7 +42,7 @@ def restore_state(cfg, ckpt_dir):
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(cfg.seed)
-    players = training.players(cfg, *training.image_networks(cfg))
+    players = gan_step.players(cfg, *gan_step.image_networks(cfg))
     step = tf.Variable(0, dtype=tf.int64, name='step')
     noise = tf.random.Generator.from_seed(cfg.seed)  # z and GP coefficients; checkpointed
     manager = utils.checkpoint_manager(ckpt_dir, cfg.keep_checkpoints, G=players.G.all_weights,
@@ -103,9 +103,9 @@ def open_logs(cfg, ckpt_dir, step):
     def csv(name, columns):
         return utils.CsvLog(Path(ckpt_dir) / name, ['step', 'epoch', *columns], resume_step=step)
 
-    return RunLogs(csv('losses.csv', [*training.log_columns(cfg.spec), 'wall_s']),
+    return RunLogs(csv('losses.csv', [*gan_step.log_columns(cfg.spec), 'wall_s']),
                    csv('metrics.csv', metrics.NAMES),
-                   csv('gradients.csv', training.probe_columns(cfg.spec)),
+                   csv('gradients.csv', gan_step.probe_columns(cfg.spec)),
                    tf.summary.create_file_writer(os.path.join(ckpt_dir, 'tensorboard')))
 
 
@@ -208,10 +208,10 @@ def train(cfg):
     steps_per_epoch = len(images) // cfg.batch_size
     if steps_per_epoch == 0:
         utils.fail(f'--batch_size={cfg.batch_size} exceeds the {len(images)} training images')
-    computes_in = training.set_precision(cfg.precision)
+    computes_in = gan_step.set_precision(cfg.precision)
     record = {**config.run_definition(cfg), 'data_source': found.source, 'n_images': len(images),
               'steps_per_epoch': steps_per_epoch, 'xla': cfg.xla, 'computes_in': computes_in,
-              'cpu': training.cpu_line(), 'device': utils.device_line()}
+              'cpu': gan_step.cpu_line(), 'device': utils.device_line()}
     try:
         utils.check_or_record_run(ckpt_dir / 'run.json', record,
                                   [*config.RUN_DEFINING, 'n_images'])
@@ -239,9 +239,9 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
         logging.info('%s already trained for %d steps: nothing to do.', run, step)
         return
 
-    train_step = training.make_train_step(state.players, state.noise, cfg)
-    schedule = training.CriticSchedule(cfg)
-    sample = training.make_sampler(state.players.G, cfg.xla)
+    train_step = gan_step.make_train_step(state.players, state.noise, cfg)
+    schedule = gan_step.CriticSchedule(cfg)
+    sample = gan_step.make_sampler(state.players.G, cfg.xla)
     scorer = metrics.Scorer(found, cfg.checkpoint_dir) if cfg.eval_every else None
     if scorer:  # the classifier's test accuracy and the real-data floor, kept with the run
         utils.write_atomically(ckpt_dir / 'classifier.json', lambda tmp: tmp.write_text(
@@ -251,7 +251,7 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
     wall_before = float(logs.losses.last_row.get('wall_s') or 0) if logs.losses.last_row else 0.0
     logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in registry.shown_settings(cfg).items()))
     logging.info('Training %s on %s, %s (%s, XLA %s): %d epochs of %d steps, batch %d, %d images; '
-                 'checkpoints in %s, samples in %s', run, utils.device_line(), training.cpu_line(), computes_in,
+                 'checkpoints in %s, samples in %s', run, utils.device_line(), gan_step.cpu_line(), computes_in,
                  'on' if cfg.xla else 'off', cfg.epochs, steps_per_epoch, cfg.batch_size,
                  len(images), ckpt_dir, sample_dir)
 
@@ -286,7 +286,7 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
             while step < epoch_end:
                 stop_if_signalled()
                 step_started = time.perf_counter()
-                out = training.take_step(train_step, cfg, schedule, next(batches), step + 1)
+                out = gan_step.take_step(train_step, cfg, schedule, next(batches), step + 1)
                 step += 1
                 values = {k: float(v) for k, v in out.items() if 'grad' not in k}  # waits for it
                 in_steps += time.perf_counter() - step_started

@@ -8,7 +8,7 @@ yardstick doing the same step, in one run.
 The step is the slides protocol's joint lsgan_reg step (one forward pass, both players
 updated), batch 64, default widths. Each configuration runs in a fresh subprocess (its own
 peak memory, XLA cache and graph-rewrite options): the project's step
-(training.make_train_step, the one training uses) and benchmarks/keras_yardstick.py, each as
+(gan_step.make_train_step, the one training uses) and benchmarks/keras_yardstick.py, each as
 a tf.function in float32, compiled with XLA in float32, and in mixed precision (the project:
 --precision=mixed, oneDNN's bfloat16 rewrite; Keras: the mixed_bfloat16 policy), and the
 project's float32 step with TensorLayer's unfused batch norm (the A/B of model.BatchNorm's
@@ -44,7 +44,7 @@ CONFIGS = ('function', 'xla', 'mixed')
 # normalisation ops) instead of model.BatchNorm's fused kernel: the before of that change.
 UNFUSED_BN = 'unfused_bn'
 # The project's mixed step with TensorFlow's own bfloat16 weight gradients in every layer:
-# the before of training.FORWARD_WEIGHT_GRADIENT_MS.
+# the before of gan_step.FORWARD_WEIGHT_GRADIENT_MS.
 TF_WEIGHT_GRADIENTS = 'mixed_tf_wgrad'
 ABLATIONS = (UNFUSED_BN, TF_WEIGHT_GRADIENTS)  # project-only configurations
 # --profile's op groups, by op type (the rest: element-wise ops, casts, the optimizer's
@@ -148,19 +148,19 @@ def build_step(spec):
                                                jit_compile=spec['config'] == 'xla')
         return step, (real,)
     import config
-    import training
+    import gan_step
     import model
     if spec['config'] == UNFUSED_BN:
         model.BatchNorm.forward = tensorlayer_batch_norm
     if spec['config'] == TF_WEIGHT_GRADIENTS:
-        training.forward_weight_gradients = lambda precision: model.tensorflows_weight_gradients
+        gan_step.forward_weight_gradients = lambda precision: model.tensorflows_weight_gradients
     mixed = spec['config'] in ('mixed', TF_WEIGHT_GRADIENTS)
     cfg = config.Config(arch=spec['arch'], xla=spec['config'] == 'xla',
                         precision='mixed' if mixed else 'float32')
-    spec['computes_in'] = training.set_precision(cfg.precision)
+    spec['computes_in'] = gan_step.set_precision(cfg.precision)
     tf.random.set_seed(0)
-    players = training.players(cfg, *training.image_networks(cfg))
-    step = training.make_train_step(players, tf.random.Generator.from_seed(0), cfg)
+    players = gan_step.players(cfg, *gan_step.image_networks(cfg))
+    step = gan_step.make_train_step(players, tf.random.Generator.from_seed(0), cfg)
     return step, (real, True, True)
 
 
@@ -282,7 +282,7 @@ def breakdown(arch, dtype):
     passes per step, and one Adam update of both players' weights (float32, as in training)."""
     import tensorflow as tf
     import config
-    import training
+    import gan_step
 
     def op(kind, stride):
         if kind == 'matmul':
@@ -314,7 +314,7 @@ def breakdown(arch, dtype):
         per_step = sum(p * m for p, m in zip(passes(layers, i), ms))
         rows.append((name, *ms, per_step, flops * sum(passes(layers, i)) / per_step / 1e6))
     cfg = config.Config(arch=arch)
-    players = training.players(cfg, *training.image_networks(cfg))
+    players = gan_step.players(cfg, *gan_step.image_networks(cfg))
     weights = players.G.trainable_weights + players.D.trainable_weights
     grads = [tf.random.normal(w.shape) * 1e-3 for w in weights]
 
@@ -339,12 +339,12 @@ def run_child(spec, env=None):
 
 
 def machine():
-    import training
-    flags = training.cpu_flags()
+    import gan_step
+    flags = gan_step.cpu_flags()
     import tensorflow as tf
-    return (f'{training.cpu_name()}, {os.cpu_count()} cores, Python '
+    return (f'{gan_step.cpu_name()}, {os.cpu_count()} cores, Python '
             f'{platform.python_version()}, TF {tf.__version__}; CPU flags: '
-            + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in training.VECTOR_FLAGS))
+            + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in gan_step.VECTOR_FLAGS))
 
 
 def kernel_report(results):

@@ -1,4 +1,4 @@
-"""The numbers of training.FORWARD_WEIGHT_GRADIENT_MS: each dcgan convolution's weight gradient
+"""The numbers of gan_step.FORWARD_WEIGHT_GRADIENT_MS: each dcgan convolution's weight gradient
 at batch 64 timed alone, TensorFlow's Conv2DBackpropFilter against model.weight_gradient (the
 same sum as a forward convolution), in bfloat16 and float32, median of 30 calls, 2 threads, with
 the largest difference from TensorFlow's float32 gradient (relative to its largest entry).
@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import gan_step  # noqa: E402
 import model  # noqa: E402
-import training  # noqa: E402
 
 # (table key, input, output gradient): a transposed convolution's "input" is the gradient of its
 # output and its output gradient is its input
@@ -45,7 +45,7 @@ def median_ms(fn, *args):
 def main():
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(2)
-    print(training.cpu_line(), f'TensorFlow {tf.__version__}')
+    print(gan_step.cpu_line(), f'TensorFlow {tf.__version__}')
     print('| layer | TF bf16 ms | forward bf16 ms | TF f32 ms | forward f32 ms | diff f32 | diff bf16 |')
     print('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
     rng = np.random.default_rng(0)

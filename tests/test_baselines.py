@@ -7,11 +7,11 @@ import pytest
 import tensorflow as tf
 
 import config
+import gan_step
 import losses
 import model
 import registry
 import train
-import training
 
 RNG = np.random.default_rng(3)
 
@@ -66,7 +66,7 @@ def test_gradient_penalty_interpolates_per_sample():
 
 
 def tiny_players(cfg):
-    return training.players(cfg, *training.image_networks(cfg))
+    return gan_step.players(cfg, *gan_step.image_networks(cfg))
 
 
 @pytest.mark.parametrize('scope', ['all', 'kernels_biases'])
@@ -75,7 +75,7 @@ def test_wgan_update_clips_the_chosen_weights(scope):
                         z_dim=10, gf_dim=4, df_dim=4)  # a big step pushes weights past the bound
     players = tiny_players(cfg)
     D = players.D
-    step = training.make_train_step(players, tf.random.Generator.from_seed(0), cfg)
+    step = gan_step.make_train_step(players, tf.random.Generator.from_seed(0), cfg)
     step(tf.random.uniform([8, 28, 28, 1], -1, 1), update_d=True, update_g=True)
     clipped = model.kernels_and_biases(D) if scope == 'kernels_biases' else D.trainable_weights
     assert all(float(tf.reduce_max(tf.abs(w))) <= 0.01 + 1e-7 for w in clipped)
@@ -149,14 +149,14 @@ def test_an_explicit_setting_beats_the_protocol():
 
 def test_paper_wgan_warms_the_critic_up_as_the_reference_code():
     """100 critic steps before each of the first 25 G steps and every 500th, 5 otherwise."""
-    schedule = training.CriticSchedule(config.Config(model='wgan', protocol='paper'))
+    schedule = gan_step.CriticSchedule(config.Config(model='wgan', protocol='paper'))
     g_steps = [step for step in range(1, 8000) if schedule.g_turn(step)]
     gaps = np.diff([0, *g_steps])
     assert list(gaps[:25]) == [100] * 25 and set(gaps[25:500]) == {5}
     assert gaps[500] == 100 and gaps[501] == 5
-    assert [s for s in range(1, 20) if training.CriticSchedule(
+    assert [s for s in range(1, 20) if gan_step.CriticSchedule(
         config.Config(model='wgan_gp', protocol='paper')).g_turn(s)] == [5, 10, 15]
-    resumed = training.CriticSchedule(config.Config(model='wgan', protocol='paper'))
+    resumed = gan_step.CriticSchedule(config.Config(model='wgan', protocol='paper'))
     assert [s for s in range(4000, 6000) if resumed.g_turn(s)] == [s for s in g_steps if 4000 <= s < 6000]
 
 
@@ -171,4 +171,4 @@ def test_one_batch_run_of_every_model(tiny_config, protocol, model_name):
     assert (Path(cfg.sample_dir) / run / 'epoch_001.png').stat().st_size > 0
     assert (Path(cfg.checkpoint_dir) / run / 'ckpt-3.index').exists()
     columns = (Path(cfg.checkpoint_dir) / run / 'losses.csv').read_text().splitlines()[0].split(',')
-    assert columns == ['step', 'epoch', *training.log_columns(cfg.spec), 'wall_s']
+    assert columns == ['step', 'epoch', *gan_step.log_columns(cfg.spec), 'wall_s']

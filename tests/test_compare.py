@@ -5,11 +5,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-import compare
 import config
 import flags
 import registry
 import utils
+from studies import compare
 
 
 def fake_run(cfg, run, epochs=2, fid=10.0):

@@ -1,11 +1,11 @@
-"""The theory experiments: gradcheck.py (near-optimal D) and toy.py (2-D data)."""
+"""The theory experiments: studies/gradcheck.py (near-optimal D) and studies/toy.py (2-D data)."""
 import csv
 
 import numpy as np
 import pytest
 
 import registry
-import toy
+from studies import toy
 
 
 def rows_of(path):
@@ -129,8 +129,8 @@ def test_mean_gap_splits_into_mean_and_magnitude_parts(arch):
     fixes every feature's batch mean, so the first term is 0 and the gap is all magnitude."""
     import tensorflow as tf
 
-    import gradcheck
     import model
+    from studies import gradcheck
     tf.random.set_seed(0)
     D = model.discriminator(arch, df_dim=8)
     D.train()

@@ -163,36 +163,36 @@ def test_gradient_log_splits_the_regularized_loss(run_main, tmp_path):
 
 
 def test_run_json_records_precision_cpu_and_threads(run_main, tmp_path):
-    import training
+    import gan_step
     run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', '--precision=mixed',
              '--threads=1')
     record = json.loads((tmp_path / 'ckpt' / 'lsgan_a-1_b1_c0_n1000_mixed_seed0' / 'run.json').read_text())
-    has_bf16 = bool(training.cpu_flags() & set(training.BF16_CPU_FLAGS))
+    has_bf16 = bool(gan_step.cpu_flags() & set(gan_step.BF16_CPU_FLAGS))
     assert record['precision'] == 'mixed'
     assert record['computes_in'] == ('bfloat16' if has_bf16 else 'float32')
-    assert record['cpu'] == training.cpu_line()  # the vector units its speed depends on
+    assert record['cpu'] == gan_step.cpu_line()  # the vector units its speed depends on
     cores = len(os.sched_getaffinity(0))  # and the threads: runs side by side share the cores
     assert record['device'] == f'CPU ({cores} cores, 1 threads)'
 
 
 def test_cpu_line_names_the_vector_units_the_cpu_has(monkeypatch):
-    import training
-    monkeypatch.setattr(training, 'cpu_flags', lambda: {'fpu', 'avx512_bf16', 'avx2', 'sse2'})
-    monkeypatch.setattr(training, '_cpuinfo_field', lambda name: {'model name': 'Some CPU'}.get(name, ''))
-    assert training.cpu_line() == 'Some CPU: avx2 avx512_bf16'
-    monkeypatch.setattr(training, 'cpu_flags', lambda: {'sse2'})
-    assert training.cpu_line() == 'Some CPU: no AVX2'
+    import gan_step
+    monkeypatch.setattr(gan_step, 'cpu_flags', lambda: {'fpu', 'avx512_bf16', 'avx2', 'sse2'})
+    monkeypatch.setattr(gan_step, '_cpuinfo_field', lambda name: {'model name': 'Some CPU'}.get(name, ''))
+    assert gan_step.cpu_line() == 'Some CPU: avx2 avx512_bf16'
+    monkeypatch.setattr(gan_step, 'cpu_flags', lambda: {'sse2'})
+    assert gan_step.cpu_line() == 'Some CPU: no AVX2'
     fields = {'model name': 'Some CPU', 'cpu family': '26', 'model': '2'}
-    monkeypatch.setattr(training, '_cpuinfo_field', lambda name: fields.get(name, ''))
-    assert training.cpu_line() == 'Some CPU (family 26, model 2): no AVX2'
+    monkeypatch.setattr(gan_step, '_cpuinfo_field', lambda name: fields.get(name, ''))
+    assert gan_step.cpu_line() == 'Some CPU (family 26, model 2): no AVX2'
 
 
 def test_mixed_precision_without_16_bit_units_warns_and_uses_float32(monkeypatch):
-    import training
+    import gan_step
     warned = []
-    monkeypatch.setattr(training, 'cpu_flags', lambda: {'avx2'})
-    monkeypatch.setattr(training.logging, 'warning', warned.append)
-    assert training.set_precision('mixed') == 'float32'
+    monkeypatch.setattr(gan_step, 'cpu_flags', lambda: {'avx2'})
+    monkeypatch.setattr(gan_step.logging, 'warning', warned.append)
+    assert gan_step.set_precision('mixed') == 'float32'
     assert 'neither AVX512_BF16 nor AMX' in warned[0]
 
 

@@ -10,10 +10,11 @@ import pytest
 
 import config
 import flags
-import mechanism
 import train
 import utils
+from studies import mechanism
 from conftest import ROOT
+from test_study_grid import copy_project
 
 
 def parsed(line):
@@ -130,9 +131,7 @@ def test_no_finished_run_is_one_line_and_exit_2(tmp_path):
 def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
     """`run_study.sh --merge mechanism` takes the mechanism runs (and only them) from
     checkpoints/ and samples/ into results/mechanism/runs/ and draws the table from there."""
-    import shutil
-    for path in [*ROOT.glob('*.py'), ROOT / 'run_study.sh']:
-        shutil.copy(path, tmp_path)
+    copy_project(tmp_path)
     cfg = config.Config(checkpoint_dir=str(tmp_path / 'checkpoints'), seeds=mechanism.SEEDS)
     arm = mechanism.arms()[0]
     write_scores(cfg, arm, 0, 30.0, 8.0)
@@ -150,10 +149,7 @@ def test_merge_copies_each_grids_runs_to_its_own_results(tmp_path):
 def test_the_runner_trains_only_the_unfinished_lines_then_merges(tmp_path):
     """`bash run_study.sh mechanism` skips finished runs without starting them, trains the one
     that is not finished (here for two steps of tiny networks) and merges the table."""
-    import shutil
-    for path in [*ROOT.glob('*.py'), ROOT / 'run_study.sh']:
-        shutil.copy(path, tmp_path)
-    (tmp_path / 'data').symlink_to(ROOT / 'data')
+    copy_project(tmp_path)
     extra = ['--gf_dim=4', '--df_dim=4', '--max_steps=2', '--eval_every=0', '--sample_size=4',
              '--nodownload', f'--checkpoint_dir={tmp_path / "checkpoints"}',
              f'--sample_dir={tmp_path / "samples"}']

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import config
+import gan_step
 import registry
-import training
 
 BATCH = 6
 OFF_DEFAULT = dict(a=-0.6, b=1.4, c=0.3, lam=2.5)  # every LSGAN setting off its default
@@ -128,7 +128,7 @@ def tiny(model='lsgan_reg', **settings):
 def networks():
     """One G and D (built once: TensorLayer names each new layer) and their initial weights."""
     tf.random.set_seed(11)
-    G, D = training.image_networks(tiny())
+    G, D = gan_step.image_networks(tiny())
     return G, D, [w.numpy() for w in G.all_weights + D.all_weights]
 
 
@@ -137,7 +137,7 @@ def fresh_players(networks, cfg):
     G, D, initial = networks
     for w, value in zip(G.all_weights + D.all_weights, initial, strict=True):
         w.assign(value)
-    return training.players(cfg, G, D)
+    return gan_step.players(cfg, G, D)
 
 
 def snapshot(net):
@@ -172,9 +172,9 @@ def hand_gradients(players, cfg, z):
     G.train()
     D.train()
     with tf.GradientTape(persistent=True) as tape:
-        p = training.forward(G, D, REAL, z, tf.random.Generator.from_seed(0))
-        d_loss = training.total(cfg.spec.d_loss(p, cfg))
-        g_loss = training.total(cfg.spec.g_loss(p, cfg))
+        p = gan_step.forward(G, D, REAL, z, tf.random.Generator.from_seed(0))
+        d_loss = gan_step.total(cfg.spec.d_loss(p, cfg))
+        g_loss = gan_step.total(cfg.spec.g_loss(p, cfg))
     return tape.gradient(d_loss, D.trainable_weights), tape.gradient(g_loss, G.trainable_weights)
 
 
@@ -186,7 +186,7 @@ def assert_weights(actual, expected, what):
 def run_step(networks, cfg, seed=5, **call):
     """Players after one train_step call from the initial weights (z from `seed`)."""
     players = fresh_players(networks, cfg)
-    step = training.make_train_step(players, tf.random.Generator.from_seed(seed), cfg)
+    step = gan_step.make_train_step(players, tf.random.Generator.from_seed(seed), cfg)
     step(REAL, **call)
     return snapshot(players.G), snapshot(players.D)
 
@@ -217,7 +217,7 @@ def test_two_joint_steps_are_two_adam_updates_with_the_moments_carried_over(netw
     z = tf.random.Generator.from_seed(5)
     z1, z2 = (z.normal([cfg.batch_size, cfg.z_dim]) for _ in range(2))
     players = fresh_players(networks, cfg)
-    step = training.make_train_step(players, tf.random.Generator.from_seed(5), cfg)
+    step = gan_step.make_train_step(players, tf.random.Generator.from_seed(5), cfg)
     g0, d0 = snapshot(players.G), snapshot(players.D)
     d1, g1 = hand_gradients(players, cfg, z1)
     step(REAL, update_d=True, update_g=True)
@@ -252,8 +252,8 @@ def test_the_alternating_schedule_updates_g_on_a_fresh_z_after_d(networks):
     _, g_grads = hand_gradients(players, cfg, z_g)
 
     players = fresh_players(networks, cfg)
-    step = training.make_train_step(players, tf.random.Generator.from_seed(5), cfg)
-    training.take_step(step, cfg.replace(grad_every=0), training.CriticSchedule(cfg), REAL, 1)
+    step = gan_step.make_train_step(players, tf.random.Generator.from_seed(5), cfg)
+    gan_step.take_step(step, cfg.replace(grad_every=0), gan_step.CriticSchedule(cfg), REAL, 1)
     assert_weights(snapshot(players.D), d1, 'D')
     assert_weights(snapshot(players.G), adam_first_update(g0, g_grads, cfg), 'G')
 
@@ -263,11 +263,11 @@ def test_g_steps_once_every_n_critic_steps_and_d_at_each(networks, schedule):
     cfg = tiny('wgan', protocol='paper', schedule=schedule, critic_warmup=False, grad_every=0)
     assert cfg.n_critic == 5
     players = fresh_players(networks, cfg)
-    step = training.make_train_step(players, tf.random.Generator.from_seed(5), cfg)
-    critic_schedule = training.CriticSchedule(cfg)
+    step = gan_step.make_train_step(players, tf.random.Generator.from_seed(5), cfg)
+    critic_schedule = gan_step.CriticSchedule(cfg)
     g_before, d_before = snapshot(players.G), snapshot(players.D)
     for number in range(1, 11):
-        training.take_step(step, cfg, critic_schedule, REAL, number)
+        gan_step.take_step(step, cfg, critic_schedule, REAL, number)
         g_after, d_after = snapshot(players.G), snapshot(players.D)
         g_moved = not all(np.array_equal(a, b) for a, b in zip(g_before, g_after))
         assert g_moved == (number % 5 == 0), number

@@ -7,9 +7,9 @@ import scipy.linalg
 
 import config
 import evaluate
+import gan_step
 import metrics
 import train
-import training
 
 
 def random_psd(rng, d):
@@ -197,7 +197,7 @@ def test_metrics_of_a_training_run_are_the_scores_of_its_checkpoints_samples(
 
     state = train.restore_state(cfg, run_dir)
     assert int(state.step) == 20
-    sample = training.make_sampler(state.players.G)
+    sample = gan_step.make_sampler(state.players.G)
     images = train.generate(sample, train.eval_z(cfg, train.FINAL_N))
     scorer = metrics.Scorer(small, cfg.checkpoint_dir)
     fid = scorer.score(images[:cfg.eval_n])['fid']

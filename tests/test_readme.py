@@ -4,13 +4,13 @@ import re
 
 import pytest
 
-import compare
 import config
 import evaluate
-import gradcheck
-import mechanism
-import toy
 import utils
+from studies import compare
+from studies import gradcheck
+from studies import mechanism
+from studies import toy
 from conftest import ROOT
 
 RESULTS = ROOT / 'results'

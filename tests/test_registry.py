@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 
 import config
+import gan_step
 import losses
 import registry
-import training
 
 BATCH = 6
 
@@ -40,7 +40,7 @@ def test_loss_contract(cfg, shape, logit):
     with tf.GradientTape(persistent=True) as tape:
         p = forward_pass(d_real, d_fake)
         terms = {'d': cfg.spec.d_loss(p, cfg), 'g': cfg.spec.g_loss(p, cfg)}
-        totals = {player: training.total(named) for player, named in terms.items()}
+        totals = {player: gan_step.total(named) for player, named in terms.items()}
     assert tuple(terms['d']) == cfg.spec.d_terms and tuple(terms['g']) == cfg.spec.g_terms
     for player, named in terms.items():
         for name, value in named.items():

@@ -5,16 +5,15 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 
-import compare
 import config
 import flags
 import registry
 import train
 import utils
+from studies import compare
 from conftest import ROOT
 
 HEADLINE = ('lsgan', 'lsgan_reg')
@@ -49,8 +48,11 @@ def test_every_study_run_is_one_the_comparison_reads():
 
 
 def copy_project(tmp_path):
+    """The code run_study.sh runs, copied to tmp_path (whose results/ is then the copy's own),
+    with the shipped data linked."""
     for path in [*ROOT.glob('*.py'), ROOT / 'run_study.sh']:
         shutil.copy(path, tmp_path)
+    shutil.copytree(ROOT / 'studies', tmp_path / 'studies', ignore=shutil.ignore_patterns('__pycache__'))
     (tmp_path / 'data').symlink_to(ROOT / 'data')
 
 

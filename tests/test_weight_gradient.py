@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import flags
+import gan_step
 import model
-import training
 
 # (input H, W, C_in; output gradient H, W, C_out; stride) of every convolution's weight
 # gradient at the default widths, batch 64 (a transposed convolution's input is the gradient of
@@ -91,7 +91,7 @@ def test_a_training_step_with_the_forward_form_forced_on_equals_the_plain_one(mo
         d_opt.build(D.trainable_weights)
         weights = G.trainable_weights + D.trainable_weights
         before = [w.numpy() for w in weights]
-        step = training.make_train_step(training.Players(G, D, g_opt, d_opt),
+        step = gan_step.make_train_step(gan_step.Players(G, D, g_opt, d_opt),
                                         tf.random.Generator.from_seed(0), cfg)
         step(real, update_d=True, update_g=True, probe=False)
         applied.append([b - w.numpy() for b, w in zip(before, weights)])
@@ -101,20 +101,20 @@ def test_a_training_step_with_the_forward_form_forced_on_equals_the_plain_one(mo
 
 
 def test_the_table_picks_the_faster_form_per_layer_and_only_under_mixed(monkeypatch):
-    monkeypatch.setattr(training, 'cpu_flags', lambda: {'avx512_bf16', 'amx_bf16'})
-    assert training.forward_weight_gradients('float32') is model.tensorflows_weight_gradients
-    chosen = training.forward_weight_gradients('mixed')
-    table = training.FORWARD_WEIGHT_GRADIENT_MS['amx_bf16']
+    monkeypatch.setattr(gan_step, 'cpu_flags', lambda: {'avx512_bf16', 'amx_bf16'})
+    assert gan_step.forward_weight_gradients('float32') is model.tensorflows_weight_gradients
+    chosen = gan_step.forward_weight_gradients('mixed')
+    table = gan_step.FORWARD_WEIGHT_GRADIENT_MS['amx_bf16']
     faster = {key for key, (tf_ms, forward_ms) in table.items() if forward_ms < tf_ms}
     assert ('conv', 64, 128, 2) in faster and ('deconv', 64, 1, 2) not in faster
     # D's first convolution follows its second (measured in the whole step), the rest their numbers
     assert {key for key in table if chosen(*key)} == faster | {('conv', 1, 64, 2)}
     assert not chosen('conv', 3, 64, 2)  # not measured: TensorFlow's
-    monkeypatch.setattr(training, 'cpu_flags', lambda: {'avx512_bf16'})
-    chosen = training.forward_weight_gradients('mixed')
+    monkeypatch.setattr(gan_step, 'cpu_flags', lambda: {'avx512_bf16'})
+    chosen = gan_step.forward_weight_gradients('mixed')
     assert chosen('conv', 128, 256, 2) and not chosen('deconv', 256, 128, 1)  # Zen 5's numbers
-    monkeypatch.setattr(training, 'cpu_flags', lambda: {'avx2'})
-    assert training.forward_weight_gradients('mixed') is model.tensorflows_weight_gradients
+    monkeypatch.setattr(gan_step, 'cpu_flags', lambda: {'avx2'})
+    assert gan_step.forward_weight_gradients('mixed') is model.tensorflows_weight_gradients
 
 
 def test_a_checkpoint_carries_over_between_the_two_forms(tmp_path):

@@ -1,7 +1,7 @@
 """The training step: the networks and their optimizers, one forward pass, each player's loss
 as named terms (registry.MODELS), the updates, and the gradient probe. Shared by the training
-loop (train.py), the near-optimal discriminator experiment (gradcheck.py), the 2-D toy
-(toy.py) and the benchmark.
+loop (train.py), the near-optimal discriminator experiment (studies/gradcheck.py), the 2-D toy
+(studies/toy.py) and the benchmark.
 """
 import bisect
 import platform

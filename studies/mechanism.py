@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import logging  # noqa: E402
 
-import compare  # noqa: E402
 import config  # noqa: E402
 import evaluate  # noqa: E402
 import utils  # noqa: E402
+from studies import compare  # noqa: E402
 
 # A tenth of the slides' steps per arm: 156 steps an epoch, metrics after epochs 5 and 10.
 BUDGET = dict(train_size=10000, epochs=10, eval_every=5)

@@ -20,9 +20,9 @@ from absl import logging  # noqa: E402
 
 import config  # noqa: E402
 import evaluate  # noqa: E402
+import gan_step  # noqa: E402
 import metrics  # noqa: E402
 import registry  # noqa: E402
-import training  # noqa: E402
 import utils  # noqa: E402
 
 FIGURE2_MODELS = ('lsgan', 'lsgan_reg')  # the slides' Figure 2
@@ -382,7 +382,7 @@ def paired_difference_figure(runs_by_seed, checkpoint_dir, path):
 
 def g_updates(cfg, steps):
     """How many G updates cfg's critic schedule makes in its first `steps` training steps."""
-    schedule = training.CriticSchedule(cfg)
+    schedule = gan_step.CriticSchedule(cfg)
     return sum(schedule.g_turn(step) for step in range(1, steps + 1))
 
 

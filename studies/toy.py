@@ -6,7 +6,7 @@ segment (a 1-D set in the plane, so P_r has no density) far from where G starts:
 are disjoint, the slides' case for vanishing gradients.
 
 G and D are small MLPs (model.mlp_generator, model.mlp_discriminator) trained with the very
-step the image models use (training.make_train_step: same losses, schedule, clipping,
+step the image models use (gan_step.make_train_step: same losses, schedule, clipping,
 gradient penalty, gradient probe), under --protocol's settings, with learning rate TOY_LR.
 The models: the six, plus lsgan_reg at each --gradcheck_lams. Per --seeds and model it logs,
 every --grad_every steps, ||grad_G L_G||, the mean ||grad_x D|| at generated points, the
@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+import gan_step
 import model
 import registry
-import training
 import utils
 
 Z_DIM, HIDDEN, BATCH, TOY_LR = 8, 128, 256, 1e-3
@@ -73,11 +73,11 @@ def toy_models(cfg):
 def train_one(cfg, seed, snapshot_steps):
     """Train one toy GAN; (rows logged every --grad_every steps, {step: (samples, D surface)})."""
     tf.random.set_seed(seed)
-    players = training.players(cfg, model.mlp_generator(Z_DIM, HIDDEN),
+    players = gan_step.players(cfg, model.mlp_generator(Z_DIM, HIDDEN),
                                model.mlp_discriminator(2, HIDDEN))
-    step_fn = training.make_train_step(players, tf.random.Generator.from_seed(seed), cfg)
-    schedule = training.CriticSchedule(cfg)
-    sample = training.make_sampler(players.G)
+    step_fn = gan_step.make_train_step(players, tf.random.Generator.from_seed(seed), cfg)
+    schedule = gan_step.CriticSchedule(cfg)
+    sample = gan_step.make_sampler(players.G)
     rng = np.random.default_rng([seed, 3])
     eval_z = rng.standard_normal((N_EVAL, Z_DIM)).astype(np.float32)
     rows, snapshots = [], {}
@@ -87,7 +87,7 @@ def train_one(cfg, seed, snapshot_steps):
         if step == cfg.toy_steps:
             break
         real = tf.constant(sample_real(cfg.toy_data, BATCH, rng))
-        out = training.take_step(step_fn, cfg, schedule, real, step + 1)
+        out = gan_step.take_step(step_fn, cfg, schedule, real, step + 1)
         if 'g_grad_norm' in out:
             rows.append({'step': step + 1, 'g_grad_norm': float(out['g_grad_norm']),
                          'd_grad_x_norm': float(out['d_grad_x_norm']),

@@ -9,7 +9,7 @@ norm of the gradient of every generator loss with respect to G's weights is meas
     GAN minimax and non-saturating (D: cross-entropy), WGAN (clipped critic), WGAN-GP,
     LSGAN and LSGAN + regularizer at each --gradcheck_lams (D: least squares, a, b).
 
-Each D is trained exactly as in training (training.make_train_step with update_g=False,
+Each D is trained exactly as in training (gan_step.make_train_step with update_g=False,
 the model's --protocol settings). The gradients are taken on a fixed evaluation batch of
 4 x --batch_size real samples and z. --gradcheck_data=images runs it on the training images
 with the DCGAN; ring8 or disjoint on toy.py's 2-D data and MLPs (G at initialisation only,
@@ -29,10 +29,10 @@ from absl import logging
 
 import config
 import data
+import gan_step
 import model
-import toy
-import training
 import utils
+from studies import toy
 
 COLUMNS = ('g_state', 'seed', 'd_model', 'd_steps', 'loss', 'g_grad_norm', 'd_grad_x_norm',
            'd_real_mean', 'd_fake_mean', 'd_loss', 'd_gap_magnitude')
@@ -64,7 +64,7 @@ def image_problem(cfg):
         name='_'.join(['gradcheck', *config.scheme_overrides(cfg)]),
         generators={state: functools.partial(frozen_generator, cfg, checkpoint=path)
                     for state, path in checkpoints.items()},
-        make_discriminator=lambda c: training.image_networks(c)[1],
+        make_discriminator=lambda c: gan_step.image_networks(c)[1],
         real_batches=lambda seed, n: iter(data.training_batches(images, cfg.batch_size, seed, 0, n)),
         draw_real=lambda rng, n: data.to_model_range(images[rng.choice(len(images), n,
                                                                         replace=False)]),
@@ -133,15 +133,15 @@ def make_probe(G, D, noise, d_cfg, g_cfgs, leaky_features):
         G.train()  # batch statistics, as G is used in training
         D.train()
         with tf.GradientTape(persistent=True) as tape:
-            p = training.forward(G, D, real, z, noise)
-            g_losses = {name: training.total(c.spec.g_loss(p, c)) for name, c in g_cfgs.items()}
-            d_loss = training.total(d_cfg.spec.d_loss(p, d_cfg))
-        d_side = {'d_grad_x_norm': training.d_input_gradient_norm(tape, p),
+            p = gan_step.forward(G, D, real, z, noise)
+            g_losses = {name: gan_step.total(c.spec.g_loss(p, c)) for name, c in g_cfgs.items()}
+            d_loss = gan_step.total(d_cfg.spec.d_loss(p, d_cfg))
+        d_side = {'d_grad_x_norm': gan_step.d_input_gradient_norm(tape, p),
                   'd_real_mean': tf.reduce_mean(p.d_real), 'd_fake_mean': tf.reduce_mean(p.d_fake),
                   'd_loss': d_loss}
         if leaky_features:
             d_side['d_gap_magnitude'] = mean_gap_magnitude(D, p.f_real, p.f_fake)
-        return ({name: training.generator_gradient_norm(tape, value, G)
+        return ({name: gan_step.generator_gradient_norm(tape, value, G)
                  for name, value in g_losses.items()}, d_side)
 
     return probe
@@ -149,7 +149,7 @@ def make_probe(G, D, noise, d_cfg, g_cfgs, leaky_features):
 
 def frozen_generator(cfg, seed, checkpoint=None):
     tf.random.set_seed(seed)
-    G = training.image_networks(cfg)[0]
+    G = gan_step.image_networks(cfg)[0]
     if checkpoint:
         tf.train.Checkpoint(G=G.all_weights).read(checkpoint).expect_partial()
     return G
@@ -159,9 +159,9 @@ def measure_block(cfg, problem, G, d_model, g_cfgs, seed):
     """Train a fresh D of `d_model` against the frozen G; rows of measurements at each K."""
     d_cfg = cfg.for_model(d_model, **problem.settings)
     tf.random.set_seed(seed + 1000)  # D's initialisation: the same for every G state
-    players = training.players(d_cfg, G, problem.make_discriminator(d_cfg))
+    players = gan_step.players(d_cfg, G, problem.make_discriminator(d_cfg))
     noise = tf.random.Generator.from_seed(seed)
-    d_step = training.make_train_step(players, noise, d_cfg)
+    d_step = gan_step.make_train_step(players, noise, d_cfg)
     probe = make_probe(G, players.D, noise, d_cfg, g_cfgs, problem.leaky_features)
     rng = np.random.default_rng([seed, 2])
     n_eval = EVAL_BATCHES * d_cfg.batch_size
