@@ -10,6 +10,9 @@ import registry
 ARCHS = ('dcgan', 'infogan')
 DATASETS = ('mnist', 'fashion_mnist')
 PRECISIONS = ('float32', 'mixed')
+# auto: under --precision=mixed, each layer's weight gradient where it measured faster
+# (gan_step.FORWARD_WEIGHT_GRADIENT_MS); tensorflow: TensorFlow's everywhere (the A/B).
+WEIGHT_GRADIENTS = ('auto', 'tensorflow')
 # XLA where it measured faster on 2 CPU cores (results/benchmark.md): the dcgan step is ~4x
 # slower compiled (its 5x5 convolutions lose oneDNN's kernels), infogan's dense step ~1.1x faster.
 XLA_BY_ARCH = {'dcgan': False, 'infogan': True}
@@ -64,6 +67,7 @@ class Config:
     max_steps: int = 0
     xla: Optional[bool] = None  # None: XLA_BY_ARCH
     precision: str = 'float32'
+    weight_gradients: str = 'auto'
     eval_every: int = 1
     grad_every: int = 50
     eval_n: int = 5000

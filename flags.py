@@ -94,6 +94,10 @@ flags.DEFINE_enum('precision', D.precision, config.PRECISIONS, 'mixed: convoluti
                   'in bfloat16 on a CPU with AVX512_BF16 or AMX, float16 on a GPU; weights, '
                   'optimizer state, batch-norm statistics and losses stay float32. Elsewhere: a '
                   'warning, and float32.')
+flags.DEFINE_enum('weight_gradients', D.weight_gradients, config.WEIGHT_GRADIENTS, 'With '
+                  '--precision=mixed, auto: each convolution\'s weight gradient as a forward '
+                  'convolution where that measured faster on this CPU\'s bfloat16 unit; '
+                  'tensorflow: TensorFlow\'s own everywhere. The same sums: speed only.')
 flags.DEFINE_integer('eval_every', D.eval_every, 'Compute the sample-quality metrics every this '
                      'many epochs (0: never).')
 flags.DEFINE_integer('grad_every', D.grad_every, 'Every this many steps, log gradient norms (G\'s '

@@ -41,11 +41,13 @@ FORWARD_WEIGHT_GRADIENT_MS = {
 }
 
 
-def forward_weight_gradients(precision):
-    """model's forward_weight_gradient predicate for --precision: where the measured table of
-    this CPU's bfloat16 unit says the forward form is faster; float32 keeps TensorFlow's."""
+def forward_weight_gradients(precision, weight_gradients='auto'):
+    """model's forward_weight_gradient predicate for --precision and --weight_gradients: where
+    the measured table of this CPU's bfloat16 unit says the forward form is faster; float32
+    (and --weight_gradients=tensorflow) keeps TensorFlow's."""
     units = [unit for unit in BF16_CPU_FLAGS[::-1] if unit in cpu_flags()]  # AMX first
-    if precision != 'mixed' or not units or tf.config.list_physical_devices('GPU'):
+    if (precision != 'mixed' or weight_gradients == 'tensorflow' or not units
+            or tf.config.list_physical_devices('GPU')):
         return model.tensorflows_weight_gradients
     measured = FORWARD_WEIGHT_GRADIENT_MS[units[0]]
 
@@ -63,7 +65,7 @@ def forward_weight_gradients(precision):
 
 def image_networks(cfg):
     """G and D of cfg.arch at the configured widths (for MNIST-sized images)."""
-    chosen = forward_weight_gradients(cfg.precision)
+    chosen = forward_weight_gradients(cfg.precision, cfg.weight_gradients)
     return (model.generator(cfg.arch, cfg.z_dim, cfg.gf_dim, forward_weight_gradient=chosen),
             model.discriminator(cfg.arch, cfg.df_dim, cfg.critic_norm, cfg.minibatch_disc,
                                 forward_weight_gradient=chosen))

@@ -152,11 +152,10 @@ def build_step(spec):
     import model
     if spec['config'] == UNFUSED_BN:
         model.BatchNorm.forward = tensorlayer_batch_norm
-    if spec['config'] == TF_WEIGHT_GRADIENTS:
-        gan_step.forward_weight_gradients = lambda precision: model.tensorflows_weight_gradients
     mixed = spec['config'] in ('mixed', TF_WEIGHT_GRADIENTS)
     cfg = config.Config(arch=spec['arch'], xla=spec['config'] == 'xla',
-                        precision='mixed' if mixed else 'float32')
+                        precision='mixed' if mixed else 'float32',
+                        weight_gradients='tensorflow' if spec['config'] == TF_WEIGHT_GRADIENTS else 'auto')
     spec['computes_in'] = gan_step.set_precision(cfg.precision)
     tf.random.set_seed(0)
     players = gan_step.players(cfg, *gan_step.image_networks(cfg))

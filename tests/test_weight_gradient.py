@@ -103,6 +103,7 @@ def test_a_training_step_with_the_forward_form_forced_on_equals_the_plain_one(mo
 def test_the_table_picks_the_faster_form_per_layer_and_only_under_mixed(monkeypatch):
     monkeypatch.setattr(gan_step, 'cpu_flags', lambda: {'avx512_bf16', 'amx_bf16'})
     assert gan_step.forward_weight_gradients('float32') is model.tensorflows_weight_gradients
+    assert gan_step.forward_weight_gradients('mixed', 'tensorflow') is model.tensorflows_weight_gradients
     chosen = gan_step.forward_weight_gradients('mixed')
     table = gan_step.FORWARD_WEIGHT_GRADIENT_MS['amx_bf16']
     faster = {key for key, (tf_ms, forward_ms) in table.items() if forward_ms < tf_ms}
