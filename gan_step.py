@@ -52,11 +52,6 @@ def forward_weight_gradients(precision, weight_gradients='auto'):
     measured = FORWARD_WEIGHT_GRADIENT_MS[units[0]]
 
     def faster_as_forward(kind, c_in, c_out, stride):
-        if kind == 'conv' and c_in == model.IMAGE_SHAPE[-1]:
-            # D's first convolution follows its second: measured in the whole mixed dcgan step
-            # on the AMX Xeon (median of 40 steps, two rounds), 75.6 ms that way against 77.5
-            # ms by its own numbers, which time it alone.
-            return faster_as_forward('conv', c_out, 2 * c_out, stride)
         tf_ms, forward_ms = measured.get((kind, c_in, c_out, stride), (0, 1))
         return forward_ms < tf_ms
 

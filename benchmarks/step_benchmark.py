@@ -1,9 +1,11 @@
 """Time the training step of both architectures in both precisions, against a Keras 3
-yardstick doing the same step, in one run.
+yardstick and a PyTorch yardstick doing the same step, in one run.
 
     python benchmarks/step_benchmark.py --profile --out=results/benchmark.md    # ~15 min, 2 cores
     python benchmarks/step_benchmark.py --archs=dcgan --configs=function,mixed --steps=10
     python benchmarks/step_benchmark.py --env=TF_ONEDNN_USE_SYSTEM_ALLOCATOR=true ...  # an A/B
+    python benchmarks/step_benchmark.py --archs=dcgan --rounds=6 --kernels \
+        --configs=function,mixed,mixed_tf_wgrad,mixed_compiled    # the three in bfloat16
 
 The step is the slides protocol's joint lsgan_reg step (one forward pass, both players
 updated), batch 64, default widths. Each configuration runs in a fresh subprocess (its own
@@ -12,7 +14,11 @@ peak memory, XLA cache and graph-rewrite options): the project's step
 a tf.function in float32, compiled with XLA in float32, and in mixed precision (the project:
 --precision=mixed, oneDNN's bfloat16 rewrite; Keras: the mixed_bfloat16 policy), and the
 project's float32 step with TensorLayer's unfused batch norm (the A/B of model.BatchNorm's
-fused kernel; only when --configs names unfused_bn). Reported:
+fused kernel; only when --configs names unfused_bn). benchmarks/torch_yardstick.py (where
+PyTorch is installed: pip install -r benchmarks/requirements-pytorch.txt) runs function and
+mixed eagerly (mixed: bfloat16 autocast), xla and mixed_compiled through torch.compile.
+--rounds repeats every configuration that many times, alternating, each round in fresh
+processes, and reports the median over the rounds with their range. Reported:
 median ms/step over --steps steps after warm-up, images/s, GFLOP/s from the step's FLOPs
 (counted from the layer tables), peak resident memory, the CPU's flags, and where the time
 goes: every weight layer's forward, weight-gradient and input-gradient op timed alone at the
@@ -24,6 +30,7 @@ kernel each pass of each layer sits on, in the project's step and in Keras's.
 """
 import argparse
 import collections
+import importlib.util
 import json
 import os
 import platform
@@ -47,6 +54,10 @@ UNFUSED_BN = 'unfused_bn'
 # the before of gan_step.FORWARD_WEIGHT_GRADIENT_MS.
 TF_WEIGHT_GRADIENTS = 'mixed_tf_wgrad'
 ABLATIONS = (UNFUSED_BN, TF_WEIGHT_GRADIENTS)  # project-only configurations
+MIXED_COMPILED = 'mixed_compiled'  # PyTorch only: bfloat16 autocast under torch.compile
+IMPL_CONFIGS = {'project': (*CONFIGS, *ABLATIONS), 'keras': CONFIGS,
+                'torch': (*CONFIGS, MIXED_COMPILED)}
+BFLOAT16_CONFIGS = ('mixed', MIXED_COMPILED)
 # --profile's op groups, by op type (the rest: element-wise ops, casts, the optimizer's
 # arithmetic, random numbers).
 PROFILE_GROUPS = (('conv + matmul', ('Conv2D', 'MatMul')), ('batch norm', ('BatchNorm',)))
@@ -137,6 +148,18 @@ def tensorlayer_batch_norm(self, inputs):
 
 def build_step(spec):
     """The step function a spec names, and its arguments."""
+    if spec['impl'] == 'torch':
+        import torch
+        import torch_yardstick
+        torch.manual_seed(0)
+        mixed, config = spec['config'] in BFLOAT16_CONFIGS, spec['config']
+        spec['computes_in'] = 'bfloat16' if mixed else 'float32'
+        spec['versions'] = f'PyTorch {torch.__version__} ({torch.get_num_threads()} threads)'
+        step = torch_yardstick.make_train_step(
+            torch_yardstick.make_generator(spec['arch'], Z_DIM), torch_yardstick.make_discriminator(spec['arch']),
+            BATCH, Z_DIM, mixed=mixed, compiled=config in ('xla', MIXED_COMPILED))
+        real = torch.rand(BATCH, 1, 28, 28) * 2 - 1
+        return step, (real.contiguous(memory_format=torch.channels_last),)
     import tensorflow as tf
     real = tf.random.uniform([BATCH, 28, 28, 1], -1, 1)
     if spec['impl'] == 'keras':
@@ -185,7 +208,7 @@ def child(spec):
             times.append(time.perf_counter() - start)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {**spec, 'ms': 1000 * float(np.median(times)), 'peak_mib': peak_mib}
-    if spec.get('profile'):
+    if spec.get('profile') and spec['impl'] != 'torch':  # TensorFlow's profiler
         result['profile'] = profile(step, args, spec['steps'])
     print(json.dumps(result))
 
@@ -387,26 +410,48 @@ def kernel_report(results):
     return lines
 
 
+def combine_rounds(rounds):
+    """One result per configuration from the results of its rounds: ms the median of the
+    rounds' medians, with every round's ms kept (the range); the rest from the first round."""
+    by_key = collections.defaultdict(list)
+    for r in rounds:
+        by_key[r['arch'], r['impl'], r['config']].append(r)
+    return [{**runs[0], 'ms': float(np.median([r['ms'] for r in runs])),
+             'round_ms': [r['ms'] for r in runs], 'peak_mib': max(r['peak_mib'] for r in runs)}
+            for runs in by_key.values()]
+
+
 def report(results, breakdowns, kernels=()):
-    lines = ['| arch | implementation | configuration | computes in | ms/step | images/s | '
-             'GFLOP/s | peak MiB |', '| --- | --- | --- | --- | ---: | ---: | ---: | ---: |']
+    rounds = max(len(r.get('round_ms', [0])) for r in results)
+    ms_head = f'ms/step (median of {rounds} rounds) | range' if rounds > 1 else 'ms/step'
+    lines = [f'| arch | implementation | configuration | computes in | {ms_head} | images/s | '
+             'GFLOP/s | peak MiB |', '| --- | --- | --- | --- | ---: |' + ' ---: |' * (3 + (rounds > 1))]
     for r in results:
         flops = step_flops(r['arch'])
-        computes_in = r.get('computes_in', 'bfloat16' if r['config'] == 'mixed' else 'float32')
+        computes_in = r.get('computes_in', 'bfloat16' if r['config'] in BFLOAT16_CONFIGS else 'float32')
+        spread = f' | {min(r["round_ms"]):.1f}-{max(r["round_ms"]):.1f}' if rounds > 1 else ''
         lines.append(f'| {r["arch"]} | {r["impl"]} | {r["config"]} | {computes_in} | '
-                     f'{r["ms"]:.0f} | {BATCH / r["ms"] * 1000:.0f} | {flops / r["ms"] / 1e6:.0f} | '
+                     f'{r["ms"]:.1f}{spread} | {BATCH / r["ms"] * 1000:.0f} | {flops / r["ms"] / 1e6:.0f} | '
                      f'{r["peak_mib"]:.0f} |')
     lines.append('')
+    torch_run = next((r for r in results if r['impl'] == 'torch'), None)
+    if torch_run:
+        lines += [f'torch ({torch_run["versions"]}): function and mixed run eagerly, xla and '
+                  "mixed_compiled through torch.compile; its peak memory includes TensorFlow's, "
+                  "imported for model.py's layer tables.", '']
     for arch in dict.fromkeys(r['arch'] for r in results):
         mine = {(r['impl'], r['config']): r['ms'] for r in results if r['arch'] == arch}
         lines.append(f'{arch}: the step is {step_flops(arch) / 1e9:.1f} GFLOP.')
-        for scope, configs in (('fastest', CONFIGS), ('fastest float32', ('function', 'xla'))):
+        for scope, configs in (('fastest', (*CONFIGS, MIXED_COMPILED)),
+                               ('fastest float32', ('function', 'xla')),
+                               ('fastest bfloat16', BFLOAT16_CONFIGS)):
             own = {c: mine[('project', c)] for c in configs if ('project', c) in mine}
-            keras = {c: mine[('keras', c)] for c in configs if ('keras', c) in mine}
-            if own and keras:
-                best, rival = min(own, key=own.get), min(keras, key=keras.get)
-                lines.append(f'- {scope}: project {best} {own[best]:.0f} ms vs Keras {rival} '
-                             f'{keras[rival]:.0f} ms: {keras[rival] / own[best]:.2f}x.')
+            for impl, title in (('keras', 'Keras'), ('torch', 'PyTorch')):
+                theirs = {c: mine[(impl, c)] for c in configs if (impl, c) in mine}
+                if own and theirs:
+                    best, rival = min(own, key=own.get), min(theirs, key=theirs.get)
+                    lines.append(f'- {scope}: project {best} {own[best]:.1f} ms vs {title} {rival} '
+                                 f'{theirs[rival]:.1f} ms: {theirs[rival] / own[best]:.2f}x.')
         if ('project', UNFUSED_BN) in mine and ('project', 'function') in mine:
             fused, unfused = mine[('project', 'function')], mine[('project', UNFUSED_BN)]
             lines.append(f'- fused batch norm: project function {fused:.0f} ms vs '
@@ -451,9 +496,13 @@ def main():
     parser.add_argument('--archs', default='dcgan,infogan')
     parser.add_argument('--configs', default=','.join(CONFIGS),
                         help=f'of {", ".join(CONFIGS)}, {", ".join(ABLATIONS)} (project only)')
-    parser.add_argument('--impls', default='keras,project')
+    parser.add_argument('--impls', default='keras,project' + (
+        ',torch' if importlib.util.find_spec('torch') else ''))
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='time every configuration this many times, alternating, each in a '
+                             'fresh process; report the median over the rounds and their range')
     parser.add_argument('--no_breakdown', action='store_true')
     parser.add_argument('--profile', action='store_true',
                         help="also profile each configuration's step: kernel time by op group")
@@ -468,25 +517,30 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
+    for given, known, what in ((args.impls, IMPL_CONFIGS, 'implementation'),
+                               (args.configs, {c for cs in IMPL_CONFIGS.values() for c in cs}, 'config')):
+        unknown = set(given.split(',')) - set(known)
+        if unknown:
+            parser.error(f'unknown {what}: {", ".join(sorted(unknown))} (known: {", ".join(sorted(known))})')
     if any('=' not in e for e in args.env):
         parser.error('--env takes NAME=VALUE')
     env = dict(e.split('=', 1) for e in args.env)
-    results, breakdowns, kernels = [], {}, []
+    runs = [(arch, impl, config) for arch in args.archs.split(',')
+            for impl in args.impls.split(',') for config in args.configs.split(',')
+            if config in IMPL_CONFIGS[impl]]
+    rounds, breakdowns, kernels = [], {}, []
+    for number in range(1, args.rounds + 1):
+        for arch, impl, config in runs:
+            spec = {'impl': impl, 'arch': arch, 'config': config, 'steps': args.steps,
+                    'warmup': args.warmup}
+            r = run_child({**spec, 'profile': args.profile and number == 1}, env)
+            rounds.append(r)
+            print(f'round {number} {arch:8s} {impl:8s} {config:14s} {r["ms"]:7.1f} ms/step '
+                  f'{r["peak_mib"]:6.0f} MiB', flush=True)
+            if args.kernels and number == 1:
+                kernels.append(run_child({**spec, 'kernels': True}, {**env, 'ONEDNN_VERBOSE': '1'}))
+    results = combine_rounds(rounds)
     for arch in args.archs.split(','):
-        for impl in args.impls.split(','):
-            for config in args.configs.split(','):
-                if impl == 'keras' and config in ABLATIONS:
-                    continue
-                r = run_child({'impl': impl, 'arch': arch, 'config': config,
-                               'steps': args.steps, 'warmup': args.warmup,
-                               'profile': args.profile}, env)
-                results.append(r)
-                print(f'{arch:8s} {impl:8s} {config:9s} {r["ms"]:7.0f} ms/step '
-                      f'{r["peak_mib"]:6.0f} MiB', flush=True)
-                if args.kernels:
-                    kernels.append(run_child({'impl': impl, 'arch': arch, 'config': config,
-                                              'steps': args.steps, 'warmup': args.warmup,
-                                              'kernels': True}, {**env, 'ONEDNN_VERBOSE': '1'}))
         if not args.no_breakdown:
             for dtype in ('float32', 'bfloat16'):
                 breakdowns[arch, dtype] = run_child({'impl': 'breakdown', 'arch': arch,
