@@ -14,7 +14,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import model  # noqa: E402
 
-KERNEL = 5
+KERNEL = model.KERNEL[0]
+SAME = KERNEL // 2  # the padding that gives TensorFlow's 'SAME' output sizes (see _sequential)
 
 
 def _activation(act):
@@ -23,8 +24,8 @@ def _activation(act):
 
 def _sequential(table, shape, width, act, out_layers):
     """nn.Sequential of a model.ARCHITECTURES table from an input of `shape` ((features,) or
-    (channels, side)). TensorFlow's 'SAME' padding of a 5x5 kernel is padding 2 here (and, for
-    a transposed convolution, output_padding = stride - 1): the same output sizes and FLOPs."""
+    (channels, side)). TensorFlow's 'SAME' padding of a k x k kernel is padding k // 2 here (and,
+    for a transposed convolution, output_padding = stride - 1): the same output sizes and FLOPs."""
     stack = []
     for i, (op, *args) in enumerate(table):
         bias = not model.normalised_next(table, i)
@@ -38,10 +39,10 @@ def _sequential(table, shape, width, act, out_layers):
         elif op in ('conv', 'deconv', 'image'):
             channels, stride = (1, args[0]) if op == 'image' else (args[0] * width, args[1])
             if op == 'conv':
-                stack.append(nn.Conv2d(shape[0], channels, KERNEL, stride, 2, bias=bias))
+                stack.append(nn.Conv2d(shape[0], channels, KERNEL, stride, SAME, bias=bias))
                 shape = (channels, -(-shape[1] // stride))
             else:
-                stack.append(nn.ConvTranspose2d(shape[0], channels, KERNEL, stride, 2,
+                stack.append(nn.ConvTranspose2d(shape[0], channels, KERNEL, stride, SAME,
                                                 output_padding=stride - 1, bias=bias))
                 shape = (channels, shape[1] * stride)
         elif op == 'norm':

@@ -110,3 +110,17 @@ def test_allocator_probe_sees_the_float_copy_of_the_training_digits():
                           capture_output=True, text=True, check=True, timeout=300)
     resident = json.loads(done.stdout.strip().splitlines()[-1])
     assert resident['float copy made'] - resident['data loaded'] >= 60_000 * 28 * 28 * 4 // 2 ** 20
+
+
+def test_rounds_combine_into_the_median_of_each_configuration_with_its_range():
+    def run(config, ms, peak):
+        return {'arch': 'dcgan', 'impl': 'project', 'config': config, 'ms': ms, 'peak_mib': peak}
+
+    rounds = [run('mixed', 80.0, 850), run('function', 190.0, 900), run('mixed', 77.0, 860),
+              run('function', 188.0, 890), run('mixed', 82.0, 855)]
+    combined = {r['config']: r for r in step_benchmark.combine_rounds(rounds)}
+    assert combined['mixed']['ms'] == 80.0 and combined['mixed']['round_ms'] == [80.0, 77.0, 82.0]
+    assert combined['function']['ms'] == 189.0 and combined['mixed']['peak_mib'] == 860
+    table = step_benchmark.report(list(combined.values()), {})
+    assert '| dcgan | project | mixed | bfloat16 | 80.0 | 77.0-82.0 |' in table
+    assert 'ms/step (median of 3 rounds) | range' in table
