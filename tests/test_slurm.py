@@ -128,12 +128,15 @@ def test_a_grid_on_slurm_survives_preemption_and_the_time_limit(slurm, tmp_path)
 
     for task, run in enumerate(RUNS):
         log = (project / 'logs' / 'slurm' / f'lsgan-grid-{job}_{task}.log').read_text()
-        stop = [line for line in log.splitlines() if 'SIGTERM at step' in line]
-        assert len(stop) == 1, log[-3000:]
-        step = int(stop[0].split(' at step ')[1].split()[0])
-        assert 100 <= step < 800
-        assert f'Resuming {run} from step {step} ' in log
-        assert f'Finished {run}' in log and log.count('== ') >= 2  # two starts of the task
+        stops = [line for line in log.splitlines() if 'SIGTERM at step' in line]
+        # At least the one stop the test caused; Slurm has once signalled a requeued task's
+        # next start too (1 CI run in 3), which must then resume like any other stop.
+        assert stops, log[-3000:]
+        for stop in stops:
+            step = int(stop.split(' at step ')[1].split()[0])
+            assert 100 <= step < 800
+            assert f'Resuming {run} from step {step} ' in log
+        assert f'Finished {run}' in log and log.count('== ') >= 1 + len(stops)  # a start per stop, and one
         if task == 1:
             assert 'time limit near: checkpoint saved, task requeued' in log
 
