@@ -88,9 +88,18 @@ def slurm(tmp_path_factory):
 
 
 def queue(env, job):
-    """{task: (state, reason)} of the job array's tasks still in the queue."""
-    out = subprocess.run(['squeue', '-h', '-r', '-j', job, '-o', '%K %T %r'], env=env,
-                         capture_output=True, text=True).stdout
+    """{task: (state, reason)} of the job array's tasks still in the queue. squeue fails (and
+    prints nothing) while slurmctld is busy, e.g. with a requeue; an empty answer then would
+    read as "all tasks done", so it is asked again."""
+    for _ in range(60):
+        done = subprocess.run(['squeue', '-h', '-r', '-j', job, '-o', '%K %T %r'], env=env,
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        time.sleep(1)
+    else:
+        raise RuntimeError(f'squeue kept failing: {done.stderr.strip()}')
+    out = done.stdout
     return {int(task): (state, reason) for task, state, reason in
             (line.split() for line in out.splitlines())}
 
