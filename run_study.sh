@@ -14,7 +14,8 @@
 # A grid of your own: a file with one line of main.py flags per run, in place of the name.
 #   bash run_study.sh [GRID]           # run the grid here, one run at a time, then merge
 #   bash run_study.sh --list [GRID]    # print the grid, one command per line, for a scheduler
-#   bash run_study.sh --merge [GRID]   # copy the small results to git, rescore, draw
+#   bash run_study.sh --merge [GRID]   # copy the grid runs' small results to git, rescore, draw
+#                                      # (a run short of its end: its epochs so far, no finals)
 #   bash run_study.sh --slurm [GRID] [sbatch options] [-- run flags]
 #                                      # submit the unfinished lines as one Slurm job array
 # A run directory is locked while a process trains it: a line started twice exits 2. A run that
@@ -44,14 +45,30 @@ python_lines() {  # the printed lines of a Python expression, without TensorFlow
 
 runs_dir() { [[ $grid_kind == mechanism ]] && echo results/mechanism/runs || echo results/runs; }
 
-unfinished() {  # for each given grid line, 1 if its run has trained to its end neither in
-  # checkpoints/ nor in the merged results (a finished run whose checkpoints are gone), else 0
+run_states() {  # for each given grid line, tab-separated: its run's name, checkpoint and sample
+  # directories, and state: finished (trained to its end in checkpoints/), merged (only its merged
+  # results under results/ are left, and they reach its end), training (a live process holds its
+  # lock), started, or new
   printf '%s\n' "$@" | python -c "
-import sys, flags, train
+import sys, config, flags, train, utils
+from pathlib import Path
 for line in sys.stdin.read().splitlines():
     cfg = flags.config_of(['main.py', *line.split(), *sys.argv[2:]])
-    print(int(not (train.finished(cfg) or train.merged(cfg, sys.argv[1]))))
+    name = config.run_name(cfg)
+    run_dir = Path(cfg.checkpoint_dir) / name
+    state = ('training' if utils.RunLock(run_dir).held() else 'finished' if train.finished(cfg)
+             else 'merged' if train.merged(cfg, sys.argv[1]) else 'started' if run_dir.is_dir() else 'new')
+    print(name, run_dir, Path(cfg.sample_dir) / name, state, sep='\t')
 " "$(runs_dir)" "${extra[@]}" 2>/dev/null
+}
+
+states_of_grid() {  # lines=(the grid) and states=(one run_states entry per line)
+  mapfile -t lines < <(grid)
+  mapfile -t states < <(run_states "${lines[@]}")
+  if ((${#states[@]} != ${#lines[@]})); then
+    echo "error: could not tell which runs have finished; run a line of --list alone to see why" >&2
+    exit 1
+  fi
 }
 
 grid() {
@@ -68,20 +85,28 @@ grid() {
 
 merge() {
   # The small results of the grid's runs (never checkpoints) under results/<runs>/<run>/, then
-  # the figures and tables from there, so that git holds everything they are drawn from.
-  local mechanism_runs runs_dir grid_of_run
-  mechanism_runs=" $(python_lines 'mechanism.run_names()' | tr '\n' ' ') "
+  # the figures and tables from there, so that git holds everything they are drawn from. A run
+  # that has not reached its last step gives its epochs so far, not its final samples: those
+  # of a shorter run that is being continued (--epochs raised) are not this run's.
+  local runs_dir run ckpt samples state
   runs_dir=$(runs_dir)
-  for run_dir in checkpoints/*_seed*/; do
-    run=$(basename "$run_dir")
-    [[ $run == classifier_* ]] && continue  # a digit classifier's cache (classifier_<key>_seed1)
-    [[ $mechanism_runs == *" $run "* ]] && grid_of_run=mechanism || grid_of_run=study
-    [[ $grid_of_run == "$grid_kind" ]] || continue
+  states_of_grid
+  for entry in "${states[@]}"; do
+    IFS=$'\t' read -r run ckpt samples state <<< "$entry"
+    case $state in
+      new|merged) continue ;;
+      training) echo "not merged: $run is being trained now; merge again when it has stopped"; continue ;;
+    esac
     mkdir -p "$runs_dir/$run"
-    cp "$run_dir"/{run.json,losses.csv,metrics.csv,gradients.csv,final.json,classifier.json,train.log} \
+    cp "$ckpt"/{run.json,losses.csv,metrics.csv,gradients.csv,classifier.json,train.log} \
       "$runs_dir/$run/" 2>/dev/null || true
-    cp samples/"$run"/{epoch_001.png,epoch_005.png,epoch_010.png,epoch_020.png,final_1000.npz} \
-      samples/"$run"/samples_1000_epoch_*.npz "$runs_dir/$run/" 2>/dev/null || true
+    cp "$samples"/{epoch_001.png,epoch_005.png,epoch_010.png,epoch_020.png} \
+      "$samples"/samples_1000_epoch_*.npz "$runs_dir/$run/" 2>/dev/null || true
+    if [[ $state == finished ]]; then
+      cp "$ckpt/final.json" "$samples/final_1000.npz" "$runs_dir/$run/" 2>/dev/null || true
+    else
+      echo "merged $run up to where it is; not its final samples: it has not reached its last step"
+    fi
   done
   # The final samples under the shipped classifier and two others (final_scores.csv beside them).
   if compgen -G "$runs_dir/*/final_1000.npz" > /dev/null; then
@@ -98,12 +123,11 @@ merge() {
 }
 
 to_do_of_grid() {  # lines=(the grid) and to_do=(1 per line still to train, else 0)
-  mapfile -t lines < <(grid)
-  mapfile -t to_do < <(unfinished "${lines[@]}")
-  if ((${#to_do[@]} != ${#lines[@]})); then
-    echo "error: could not tell which runs have finished; run a line of --list alone to see why" >&2
-    exit 1
-  fi
+  states_of_grid
+  to_do=()
+  for entry in "${states[@]}"; do
+    [[ $entry == *$'\t'finished || $entry == *$'\t'merged ]] && to_do+=(0) || to_do+=(1)
+  done
 }
 
 submit() {  # the unfinished lines as one Slurm job array

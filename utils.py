@@ -307,6 +307,11 @@ class RunLock:
                 raise
             return self
 
+    def held(self):
+        """Whether a live process holds the lock (trains the run now)."""
+        owner = self._owner()
+        return bool(owner) and _alive(owner)
+
     def _owner(self):
         try:
             return int(self.path.read_text().strip() or 0)

@@ -84,35 +84,48 @@ def test_a_failing_run_is_named_the_others_go_on_and_nothing_is_merged(tmp_path)
     assert not (tmp_path / 'results').exists()
 
 
-def test_merge_copies_the_study_runs_small_results_and_draws_from_them(tmp_path):
-    copy_project(tmp_path)
-    run = config.run_name(config.Config(model='lsgan'))
-    ckpt, samples = tmp_path / 'checkpoints' / run, tmp_path / 'samples' / run
-    fake_finished(ckpt, steps_per_epoch=2, step=2)
+def fake_progress(ckpt, samples, steps, rng):
+    """What a run on 2 steps per epoch leaves after `steps` steps: logs, a final_1000.npz and
+    final.json (as a shorter run it continues left them), and early samples and grids."""
     utils.write_csv(ckpt / 'losses.csv', ['step', 'epoch', 'd_loss', 'g_loss', 'wall_s'],
-                    [{'step': s, 'epoch': 1, 'd_loss': 0.5, 'g_loss': 0.4, 'wall_s': s} for s in (1, 2)])
+                    [{'step': s, 'epoch': (s + 1) // 2, 'd_loss': 0.5, 'g_loss': 0.4, 'wall_s': s}
+                     for s in range(1, steps + 1)])
     utils.write_csv(ckpt / 'metrics.csv', ['step', 'epoch', 'fid', 'classifier_score', 'coverage'],
                     [{'step': 2, 'epoch': 1, 'fid': 40.0, 'classifier_score': 8.0, 'coverage': 0.5}])
     for name in ('final.json', 'classifier.json'):
         (ckpt / name).write_text('{}')
     (ckpt / 'train.log').write_text('Finished\n')
-    (ckpt / 'ckpt-2.data-00000-of-00001').write_bytes(b'weights')
-    rng = np.random.default_rng(0)
+    (ckpt / f'ckpt-{steps}.data-00000-of-00001').write_bytes(b'weights')
     for name in ('final_1000.npz', 'samples_1000_epoch_001.npz'):
         train.save_samples(rng.uniform(-1, 1, (1000, 28, 28, 1)), samples / name)
     for epoch in (1, 2, 20):  # epoch 2's grid is not merged
         utils.save_grid(rng.uniform(-1, 1, (4, 28, 28, 1)), samples / f'epoch_{epoch:03d}.png')
+
+
+def test_merge_copies_the_study_runs_small_results_and_draws_from_them(tmp_path):
+    """A finished run is merged whole; one still short of its 20 epochs (a 5-epoch stage being
+    continued) without the final samples of the shorter run; one being trained not at all."""
+    copy_project(tmp_path)
+    run, started, training = (config.run_name(config.Config(model='lsgan', seed=seed)) for seed in (0, 1, 2))
+    rng = np.random.default_rng(0)
+    for name, steps in ((run, 40), (started, 10), (training, 10)):
+        ckpt, samples = tmp_path / 'checkpoints' / name, tmp_path / 'samples' / name
+        fake_finished(ckpt, steps_per_epoch=2, step=steps)
+        fake_progress(ckpt, samples, steps, rng)
+    (tmp_path / 'checkpoints' / training / 'lock').write_text(f'{os.getpid()}\n')
     mechanism_run = tmp_path / 'checkpoints' / 'lsgan_a-1_b1_c1_n10000_seed0'
     mechanism_run.mkdir()
     (mechanism_run / 'run.json').write_text('{}')
     done = subprocess.run(['bash', str(tmp_path / 'run_study.sh'), '--merge', '--', '--classifier_seeds=0'],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert f'not merged: {training} is being trained now' in done.stdout
     runs = tmp_path / 'results' / 'runs'
-    assert [p.name for p in runs.iterdir() if p.is_dir()] == [run]
-    assert sorted(p.name for p in (runs / run).iterdir()) == sorted([
-        'run.json', 'losses.csv', 'metrics.csv', 'final.json', 'classifier.json', 'train.log',
-        'epoch_001.png', 'epoch_020.png', 'final_1000.npz', 'samples_1000_epoch_001.npz'])
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == [run, started]
+    progress = ['run.json', 'losses.csv', 'metrics.csv', 'classifier.json', 'train.log',
+                'epoch_001.png', 'epoch_020.png', 'samples_1000_epoch_001.npz']
+    assert sorted(p.name for p in (runs / run).iterdir()) == sorted(progress + ['final.json', 'final_1000.npz'])
+    assert sorted(p.name for p in (runs / started).iterdir()) == sorted(progress)
     scored = {r['run'] for r in utils.read_csv(runs / 'final_scores.csv')}
-    assert run in scored
+    assert scored - {'real_digits'} == {run}  # and the real-data floor
     assert f'| {run} | 0 |' in (tmp_path / 'results' / 'RESULTS.md').read_text()
