@@ -1,4 +1,9 @@
 """Every model of the registry: the loss contract, named terms, and the settings it declares."""
+import shutil
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +12,9 @@ import config
 import gan_step
 import losses
 import registry
+import utils
+from conftest import ROOT
+from test_study_grid import copy_project
 
 BATCH = 6
 
@@ -89,3 +97,43 @@ def test_the_documented_protocol_table_is_the_registry():
     from conftest import ROOT
     assert registry.protocol_table() in (ROOT / 'docs' / 'reference.md').read_text(), (
         'regenerate it: python -c "import registry; print(registry.protocol_table())"')
+
+
+def readme_example():
+    """The README's "How to add a model" code: (what goes in losses.py, the MODELS record)."""
+    section = (ROOT / 'README.md').read_text().split('## How to add a model')[1]
+    code = section.split('```python\n')[1].split('```')[0]
+    loss, record = code.split('# registry.py, in MODELS\n')
+    return loss.removeprefix('# losses.py\n'), record
+
+
+def test_the_readmes_example_model_trains_as_written(tmp_path):
+    """Pasted where the README says into a copy of the project, the example's loss computes its
+    docstring's formula, main.py trains the model and logs its term, and the loss contract
+    above holds for it."""
+    copy_project(tmp_path)
+    loss, record = readme_example()
+    (tmp_path / 'losses.py').write_text((tmp_path / 'losses.py').read_text() + '\n\n' + loss)
+    text = (tmp_path / 'registry.py').read_text()
+    end = text.index('\n}\n', text.index('MODELS = {'))
+    (tmp_path / 'registry.py').write_text(text[:end] + '\n' + textwrap.indent(record.rstrip(), '    ') + text[end:])
+    (tmp_path / 'tests').mkdir()
+    for name in ('conftest.py', 'test_registry.py', 'test_study_grid.py'):
+        shutil.copy(ROOT / 'tests' / name, tmp_path / 'tests')
+
+    def python(*args):
+        return subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+    # 1/2 mean(relu(1 - [0.5, 2])^2) + 1/2 mean(relu(1 + [-2, 0])^2) = 1/2 (0.125 + 0.5)
+    value = python('-c', 'import tensorflow as tf, losses; print(float(losses.margin_lsgan_discriminator_loss('
+                         'tf.constant([[0.5], [2.0]]), tf.constant([[-2.0], [0.0]]), 1.0)))')
+    assert float(value.stdout.split()[-1]) == pytest.approx(0.3125), value.stderr[-2000:]
+    trained = python('main.py', '--model=margin_lsgan', '--max_steps=2', '--gf_dim=4', '--df_dim=4',
+                     '--sample_size=4', '--train_size=1000', '--eval_every=0', '--nodownload',
+                     '--checkpoint_dir=c', '--sample_dir=s')
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    rows = utils.read_csv(tmp_path / 'c' / 'margin_lsgan_c0_n1000_seed0' / 'losses.csv')
+    assert [row['step'] for row in rows] == ['1', '2'] and all(np.isfinite(float(r['d_loss'])) for r in rows)
+    contract = python('-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests/test_registry.py',
+                      '-k', 'test_loss_contract and margin_lsgan')
+    assert contract.returncode == 0 and ' passed' in contract.stdout, contract.stdout[-2000:]
