@@ -7,7 +7,6 @@ any time from what the runs left on disk (or from the copies under results/runs/
 """
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import imageio.v3 as iio
 import matplotlib
@@ -15,7 +14,6 @@ import matplotlib
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import scipy.stats  # noqa: E402
 from absl import logging  # noqa: E402
 
 import config  # noqa: E402
@@ -24,6 +22,7 @@ import gan_step  # noqa: E402
 import metrics  # noqa: E402
 import registry  # noqa: E402
 import utils  # noqa: E402
+from studies import paired  # noqa: E402
 
 FIGURE2_MODELS = ('lsgan', 'lsgan_reg')  # the slides' Figure 2
 RELATIVE_PAIR = ('lsgan', 'ralsgan')  # the published relative of the slides' regularizer
@@ -289,41 +288,6 @@ def paired_fids(runs_by_seed, checkpoint_dir, epoch, models=FIGURE2_MODELS):
     return '\n'.join(lines) + '\n'
 
 
-class PairedStats(NamedTuple):
-    n: int
-    mean: float
-    sd: float  # sample standard deviation
-    ci: tuple  # the 95% t-interval of the mean
-    positive: int  # how many differences are above zero
-    p: float  # two-sided Wilcoxon signed-rank p-value
-
-
-def paired_statistics(differences):
-    """n, mean, sample sd, 95% t confidence interval of the mean, the count of positive
-    differences and the two-sided Wilcoxon signed-rank p-value of paired differences (scipy's
-    exact distribution for n <= 50 without ties or zeros, its normal approximation otherwise).
-    NaN where n is too small for a spread."""
-    d = np.asarray(differences, dtype=float)
-    n, mean = len(d), float(d.mean())
-    if n < 2:
-        return PairedStats(n, mean, np.nan, (np.nan, np.nan), int((d > 0).sum()), np.nan)
-    sd = float(d.std(ddof=1))
-    half = float(scipy.stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
-    p = float(scipy.stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
-    return PairedStats(n, mean, sd, (mean - half, mean + half), int((d > 0).sum()), p)
-
-
-STATS_HEADER = 'n | mean | sd | 95% CI (t) | seeds where {other} is lower | Wilcoxon p'
-
-
-def stats_cells(stats):
-    """A PairedStats as the cells of STATS_HEADER."""
-    if stats.n < 2:
-        return f'{stats.n} | {stats.mean:.3g} | | | {stats.positive} of {stats.n} |'
-    return (f'{stats.n} | {stats.mean:.3g} | {stats.sd:.2g} | [{stats.ci[0]:.3g}, {stats.ci[1]:.3g}] | '
-            f'{stats.positive} of {stats.n} | {stats.p:.2g}')
-
-
 def epoch_differences(runs_by_seed, checkpoint_dir):
     """{epoch: {seed: FID of the pair's first model - its second}} at every epoch both runs of
     a seed scored."""
@@ -347,12 +311,12 @@ def paired_differences(runs_by_seed, checkpoint_dir):
              'the mean with its 95% t-interval and the two-sided Wilcoxon signed-rank p-value '
              '(exact) over the seeds.',
              '', '| epoch | ' + ' | '.join(f'seed {seed}' for seed in seeds)
-             + f' | {STATS_HEADER.format(other=other)} |',
+             + f' | {paired.HEADER.format(other=other)} |',
              '| ---: |' + ' ---: |' * (len(seeds) + 6)]
     for epoch, differences in by_epoch.items():
         cells = [f'{differences[seed]:.3g}' if seed in differences else '' for seed in seeds]
         lines.append(f'| {epoch} | ' + ' | '.join(cells) + ' | '
-                     + stats_cells(paired_statistics(list(differences.values()))) + ' |')
+                     + paired.cells(paired.statistics(list(differences.values()))) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -367,7 +331,7 @@ def paired_difference_figure(runs_by_seed, checkpoint_dir, path):
     for seed in sorted({s for d in by_epoch.values() for s in d}):
         seed_epochs = [e for e, d in by_epoch.items() if seed in d]
         ax.plot(seed_epochs, [by_epoch[e][seed] for e in seed_epochs], color='0.6', lw=0.7)
-    stats = [paired_statistics(list(by_epoch[e].values())) for e in epochs]
+    stats = [paired.statistics(list(by_epoch[e].values())) for e in epochs]
     ax.fill_between(epochs, [s.ci[0] for s in stats], [s.ci[1] for s in stats], alpha=0.3,
                     color=colour(FIGURE2_MODELS[1]), label='95% t-interval of the mean')
     ax.plot(epochs, [s.mean for s in stats], color=colour(FIGURE2_MODELS[1]), marker='.',
@@ -498,8 +462,8 @@ def final_scores(runs_by_seed, scores_path):
                   'run is lower) under each classifier.', '',
                   '| seed | ' + ' | '.join(names) + ' |', '| ---: |' + ' ---: |' * len(names)]
         lines += [f'| {seed} | ' + ' | '.join(f'{d:.3g}' for d in diffs) + ' |' for seed, diffs in pairs]
-        lines += ['', f'| classifier | {STATS_HEADER.format(other=other)} |', '| --- |' + ' ---: |' * 6]
-        lines += [f'| {name} | {stats_cells(paired_statistics(d))} |'
+        lines += ['', f'| classifier | {paired.HEADER.format(other=other)} |', '| --- |' + ' ---: |' * 6]
+        lines += [f'| {name} | {paired.cells(paired.statistics(d))} |'
                   for name, d in zip(names, np.array([diffs for _, diffs in pairs]).T)]
     return '\n'.join(lines) + '\n'
 
@@ -523,8 +487,8 @@ def early_sample_statistics(runs_by_seed, scores_path):
              f'epochs (samples_1000_epoch_NNN.npz beside the runs, scored by classifier 0 into '
              f'{Path(scores_path).name} by `python main.py --mode=rescore`): {base} - {other} '
              'within each seed\'s pair (positive: the regularized run is lower).', '',
-             f'| epoch | {STATS_HEADER.format(other=other)} |', '| ---: |' + ' ---: |' * 6]
-    lines += [f'| {epoch} | {stats_cells(paired_statistics(d))} |' for epoch, d in sorted(by_epoch.items())]
+             f'| epoch | {paired.HEADER.format(other=other)} |', '| ---: |' + ' ---: |' * 6]
+    lines += [f'| {epoch} | {paired.cells(paired.statistics(d))} |' for epoch, d in sorted(by_epoch.items())]
     return '\n'.join(lines) + '\n'
 
 

@@ -26,6 +26,7 @@ import config  # noqa: E402
 import evaluate  # noqa: E402
 import utils  # noqa: E402
 from studies import compare  # noqa: E402
+from studies import paired  # noqa: E402
 
 # A tenth of the slides' steps per arm: 156 steps an epoch, metrics after epochs 5 and 10.
 BUDGET = dict(train_size=10000, epochs=10, eval_every=5)
@@ -189,7 +190,7 @@ def final_sample_pairs(cfg, scores_path):
             lower = sum(d < 0 for d in diffs)
             always_lower &= lower == len(diffs)
             cells.append(f'{np.mean(diffs):+.3g}, {lower} of {len(diffs)}, '
-                         f'{compare.paired_statistics(diffs).p:.2g}')
+                         f'{paired.statistics(diffs).p:.2g}')
         pairs += 1
         everywhere += always_lower
         lines.append(f'| {arm.label} | ' + ' | '.join(cells) + ' |')

@@ -10,6 +10,7 @@ import flags
 import registry
 import utils
 from studies import compare
+from studies import paired
 
 
 def fake_run(cfg, run, epochs=2, fid=10.0):
@@ -135,24 +136,6 @@ def test_paired_fids_are_each_seeds_differences(tiny_config):
     assert 'n = 1 |' in table  # seeds 1 and 2 have no RaLSGAN run
 
 
-def test_paired_statistics_against_hand_computed_values():
-    """Mean, sample sd, the t-interval with t(0.975, 3) = 3.182446 from a table, and the exact
-    Wilcoxon p-value counted by hand: for d = (1.5, -0.5, 2, 3, -1, 2.5) the negative ranks sum
-    to W- = 1 + 2 = 3, and 5 of the 2^6 sign patterns have a sum <= 3 ({}, {1}, {2}, {3},
-    {1, 2}): p = 2 * 5 / 64."""
-    stats = compare.paired_statistics([1.0, 2.0, 3.0, 4.0])
-    sd = np.sqrt(5 / 3)
-    assert (stats.n, stats.mean, stats.positive) == (4, 2.5, 4)
-    assert stats.sd == pytest.approx(sd)
-    assert stats.ci == pytest.approx((2.5 - 3.182446 * sd / 2, 2.5 + 3.182446 * sd / 2), rel=1e-6)
-    assert stats.p == pytest.approx(2 / 16)  # all four of one sign: 2 * (1 / 2^4)
-    mixed = compare.paired_statistics([1.5, -0.5, 2.0, 3.0, -1.0, 2.5])
-    assert mixed.p == pytest.approx(10 / 64) and mixed.positive == 4
-    assert compare.paired_statistics([5.0] * 10).p == pytest.approx(2 / 1024)
-    single = compare.paired_statistics([3.0])
-    assert single.n == 1 and np.isnan(single.sd) and np.isnan(single.p)
-
-
 def test_paired_differences_give_every_epoch_of_every_pair(tiny_config, tmp_path):
     cfg = tiny_config()
     runs_by_seed = {seed: {m: f'{m}_seed{seed}' for m in registry.MODELS} for seed in (0, 1, 2, 3)}
@@ -164,7 +147,7 @@ def test_paired_differences_give_every_epoch_of_every_pair(tiny_config, tmp_path
     lines = compare.paired_differences(runs_by_seed, cfg.checkpoint_dir).splitlines()
     assert lines[2] == ('| epoch | seed 0 | seed 1 | seed 2 | n | mean | sd | 95% CI (t) | '
                         'seeds where LSGAN + regularizer is lower | Wilcoxon p |')
-    stats = compare.paired_statistics([5.0, -4.0, 1.0])
+    stats = paired.statistics([5.0, -4.0, 1.0])
     for epoch in (1, 2):
         assert (f'| {epoch} | 5 | -4 | 1 | 3 | 0.667 | 4.5 | [{stats.ci[0]:.3g}, {stats.ci[1]:.3g}] '
                 '| 2 of 3 | 0.75 |') in lines  # ranks 3, 2, 1: W- = 2; {}, {1}, {2}: p = 2 * 3 / 8
@@ -182,7 +165,7 @@ def test_early_sample_statistics_pair_each_seeds_runs_at_each_kept_epoch(tmp_pat
                     [{'run': run, 'epoch': e, 'classifier': 0, 'fid': f} for (run, e), f in fids.items()]
                     + [{'run': 'lsgan_seed0', 'epoch': 1, 'classifier': 1, 'fid': 0.0}])
     table = compare.early_sample_statistics(runs_by_seed, path).splitlines()
-    stats = compare.paired_statistics([10.0, 15.0])
+    stats = paired.statistics([10.0, 15.0])
     assert table[-1] == (f'| 1 | 2 | 12.5 | 3.5 | [{stats.ci[0]:.3g}, {stats.ci[1]:.3g}] | 2 of 2 | 0.5 |')
     assert compare.early_sample_statistics(runs_by_seed, tmp_path / 'missing.csv') == ''
 
@@ -283,6 +266,6 @@ def test_final_scores_table_and_its_pairs_under_each_classifier(tiny_config, tmp
     assert 'other_run' not in table  # not a run of these seeds
     assert '| 0 | 3 | -1 |' in table and '| 1 | -6 | -4.5 |' in table
     for name, differences in (('classifier 0 (metrics)', [3.0, -6.0]), ('classifier 1', [-1.0, -4.5])):
-        assert f'| {name} | {compare.stats_cells(compare.paired_statistics(differences))} |' in table
+        assert f'| {name} | {paired.cells(paired.statistics(differences))} |' in table
     assert '| classifier 1 | 2 | -2.75 | 2.5 |' in table
     assert compare.final_scores(runs_by_seed, tmp_path / 'missing.csv') == ''
