@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import logging  # noqa: E402
 
@@ -334,12 +335,15 @@ def paired_difference_figure(runs_by_seed, checkpoint_dir, path):
     stats = [paired.statistics(list(by_epoch[e].values())) for e in epochs]
     ax.fill_between(epochs, [s.ci[0] for s in stats], [s.ci[1] for s in stats], alpha=0.3,
                     color=colour(FIGURE2_MODELS[1]), label='95% t-interval of the mean')
+    counts = sorted({s.n for s in stats})
+    n = f'{counts[0]}' if len(counts) == 1 else f'{counts[0]}-{counts[-1]} by epoch'
     ax.plot(epochs, [s.mean for s in stats], color=colour(FIGURE2_MODELS[1]), marker='.',
-            label=f'mean over seeds (n = {max(s.n for s in stats)} at most)')
+            label=f'mean over seeds (n = {n})')
     ax.axhline(0, color='k', lw=0.8)
     base, other = (label(m) for m in FIGURE2_MODELS)
     ax.set(xlabel='epoch', ylabel=f'FID of {base} - FID of {other}',
-           title=f'Paired FID difference (grey: seeds); above 0: {other} is better')
+           title=f'Paired FID difference, each seed in grey\nabove 0: {other} is better')
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     utils.save_figure(fig, path)
 
