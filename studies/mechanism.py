@@ -74,10 +74,6 @@ def grid_lines():
     return [f'{arm.flags()} --seed={seed} {budget_flags()}' for seed in SEEDS for arm in arms()]
 
 
-def run_names():
-    return [config.run_name(run_config(arm, seed)) for seed in SEEDS for arm in arms()]
-
-
 def run_config(arm, seed, base=config.Config()):
     return base.for_model(arm.model, a=arm.a, b=arm.b, c=arm.c, lam=arm.lam,
                           critic_norm=arm.critic_norm, seed=seed, **BUDGET)

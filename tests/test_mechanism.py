@@ -29,7 +29,8 @@ def test_every_grid_line_trains_the_run_the_table_reads():
     lines = mechanism.grid_lines()
     assert len(lines) == len(mechanism.arms()) * len(mechanism.SEEDS) == 45
     names = [config.run_name(parsed(line)) for line in lines]
-    assert names == mechanism.run_names()
+    assert names == [config.run_name(mechanism.run_config(arm, seed))  # the runs the table reads
+                     for seed in mechanism.SEEDS for arm in mechanism.arms()]
     assert len(set(names)) == len(names)
     cfg = parsed(lines[2])  # LSGAN, (-1, 1, 0), no batch norm in D
     assert (cfg.model, cfg.c, cfg.critic_norm, cfg.train_size, cfg.epochs) == (
