@@ -56,7 +56,7 @@ for line in sys.stdin.read().splitlines():
     cfg = flags.config_of(['main.py', *line.split(), *sys.argv[2:]])
     name = config.run_name(cfg)
     run_dir = Path(cfg.checkpoint_dir) / name
-    state = ('training' if utils.RunLock(run_dir).held() else 'finished' if train.finished(cfg)
+    state = ('training' if utils.RunLock(run_dir).holder() else 'finished' if train.finished(cfg)
              else 'merged' if train.merged(cfg, sys.argv[1]) else 'started' if run_dir.is_dir() else 'new')
     print(name, run_dir, Path(cfg.sample_dir) / name, state, sep='\t')
 " "$(runs_dir)" "${extra[@]}" 2>/dev/null

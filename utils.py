@@ -292,11 +292,12 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                owner = self._owner() or (time.sleep(0.5) or self._owner())  # being written?
-                if owner and _alive(owner):
+                if not self._owner():  # being written?
+                    time.sleep(0.5)
+                if owner := self.holder():
                     fail(f'{self.path.parent} is being trained by process {owner} (remove '
                          f'{self.path} if that is wrong)')
-                logging.warning('Taking over %s, left by process %s, which is gone.', self.path, owner)
+                logging.warning('Taking over %s, left by process %s, which is gone.', self.path, self._owner())
                 self.path.unlink(missing_ok=True)
                 continue
             try:
@@ -307,10 +308,10 @@ class RunLock:
                 raise
             return self
 
-    def held(self):
-        """Whether a live process holds the lock (trains the run now)."""
+    def holder(self):
+        """The PID of the live process that holds the lock (trains the run now), else 0."""
         owner = self._owner()
-        return bool(owner) and _alive(owner)
+        return owner if owner and _alive(owner) else 0
 
     def _owner(self):
         try:

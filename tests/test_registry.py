@@ -94,7 +94,6 @@ def test_run_names_are_unique_across_models():
 
 
 def test_the_documented_protocol_table_is_the_registry():
-    from conftest import ROOT
     assert registry.protocol_table() in (ROOT / 'docs' / 'reference.md').read_text(), (
         'regenerate it: python -c "import registry; print(registry.protocol_table())"')
 
