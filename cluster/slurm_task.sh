@@ -27,7 +27,10 @@ while kill -0 "$run" 2>/dev/null; do wait "$run"; done  # a trapped signal inter
 wait "$run"
 status=$?
 if ((time_limit_near && status == 75)); then
-  echo "== $(date '+%F %T') time limit near: checkpoint saved, task requeued"
-  scontrol requeue "$SLURM_JOB_ID"
+  # By array and task index: one task's SLURM_JOB_ID is the array's own ID, which scontrol
+  # reads as "every task", and would requeue the running and finished siblings too.
+  task="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+  echo "== $(date '+%F %T') time limit near: checkpoint saved, requeueing task $task"
+  scontrol requeue "$task" || echo "error: scontrol could not requeue $task; submit the grid again" >&2
 fi
 exit "$status"

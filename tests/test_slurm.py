@@ -127,27 +127,30 @@ def test_a_grid_on_slurm_survives_preemption_and_the_time_limit(slurm, tmp_path)
     subprocess.run(['scancel', '--batch', '--signal=USR1', f'{job}_1'], env=slurm,
                    check=True)  # what --signal=B:USR1@180 sends ahead of the time limit
     deadline = time.monotonic() + 600
+    hurried = {}  # task: when its hold was last shortened
     while tasks := queue(slurm, job):
         assert time.monotonic() < deadline, tasks
         for task, (state, reason) in tasks.items():
-            if state == 'PENDING' and reason == 'BeginTime':  # Slurm holds a requeued job ~2 min
-                subprocess.run(['scontrol', 'update', f'JobId={job}_{task}', 'StartTime=now'],
+            # Slurm holds a requeued task ~2 min; shortened to 2 s, not to "now": slurmd refuses
+            # a start in the same second as the requeue that revoked the task's credential.
+            if state == 'PENDING' and reason == 'BeginTime' and time.monotonic() - hurried.get(task, -9) > 5:
+                subprocess.run(['scontrol', 'update', f'JobId={job}_{task}', 'StartTime=now+2'],
                                env=slurm)
+                hurried[task] = time.monotonic()
         time.sleep(0.5)
 
     for task, run in enumerate(RUNS):
         log = (project / 'logs' / 'slurm' / f'lsgan-grid-{job}_{task}.log').read_text()
         stops = [line for line in log.splitlines() if 'SIGTERM at step' in line]
-        # At least the one stop the test caused; Slurm has once signalled a requeued task's
-        # next start too (1 CI run in 3), which must then resume like any other stop.
-        assert stops, log[-3000:]
+        assert len(stops) == 1, log[-3000:]  # the one the test caused: no sibling's requeue
+        assert not [line for line in log.splitlines() if line.startswith('error')], log[-3000:]
         for stop in stops:
             step = int(stop.split(' at step ')[1].split()[0])
             assert 100 <= step < 800
             assert f'Resuming {run} from step {step} ' in log
-        assert f'Finished {run}' in log and log.count('== ') >= 1 + len(stops)  # a start per stop, and one
+        assert f'Finished {run}' in log and log.count(f'task {task} of job {job}, start ') == 2
         if task == 1:
-            assert 'time limit near: checkpoint saved, task requeued' in log
+            assert f'time limit near: checkpoint saved, requeueing task {job}_1' in log
 
     merged = subprocess.run(['bash', 'run_study.sh', '--merge', 'grid.txt', '--', '--classifier_seeds=0'],
                             cwd=project, env=slurm, capture_output=True, text=True)
