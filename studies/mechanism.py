@@ -175,18 +175,17 @@ def final_sample_pairs(cfg, scores_path):
         lsgan = arm._replace(model='lsgan', lam=config.Config.lam)
         cells, always_lower = [], True
         for c in classifiers:
-            diffs = [fids[reg][c] - fids[base][c] for seed in cfg.seeds
+            gains = [fids[base][c] - fids[reg][c] for seed in cfg.seeds
                      for reg, base in [(config.run_name(run_config(arm, seed, cfg)),
                                         config.run_name(run_config(lsgan, seed, cfg)))]
                      if c in fids.get(reg, {}) and c in fids.get(base, {})]
-            if not diffs:
+            if not gains:
                 cells.append('')
                 always_lower = False
                 continue
-            lower = sum(d < 0 for d in diffs)
-            always_lower &= lower == len(diffs)
-            cells.append(f'{np.mean(diffs):+.3g}, {lower} of {len(diffs)}, '
-                         f'{paired.statistics(diffs).p:.2g}')
+            stats = paired.statistics(gains)  # positive: the regularized run is lower
+            always_lower &= stats.positive == stats.n
+            cells.append(f'{-stats.mean:+.3g}, {stats.positive} of {stats.n}, {stats.p:.2g}')
         pairs += 1
         everywhere += always_lower
         lines.append(f'| {arm.label} | ' + ' | '.join(cells) + ' |')
