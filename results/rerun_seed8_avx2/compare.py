@@ -1,4 +1,4 @@
-"""Seed 8 trained twice at the slides' settings: on an AMX Xeon (results/runs/) and on an AVX2-only EPYC (here).
+"""Seed 8 trained twice at the slides' settings: on an AMX Xeon (xeon/) and on an AVX2-only EPYC (epyc/).
 
 python results/rerun_seed8_avx2/compare.py  prints the per-epoch FID of both and the paired differences.
 """
@@ -14,8 +14,8 @@ def fid_by_epoch(path):
 
 
 def main():
-    xeon = [fid_by_epoch(HERE.parent / 'runs' / run / 'metrics.csv') for run in RUNS]
-    epyc = [fid_by_epoch(HERE / run / 'metrics.csv') for run in RUNS]
+    xeon = [fid_by_epoch(HERE / 'xeon' / run / 'metrics.csv') for run in RUNS]
+    epyc = [fid_by_epoch(HERE / 'epyc' / run / 'metrics.csv') for run in RUNS]
     epochs = sorted(set(xeon[0]) & set(xeon[1]) & set(epyc[0]) & set(epyc[1]))
     print('| epoch | LSGAN, Xeon | LSGAN, EPYC | regularized, Xeon | regularized, EPYC '
           '| difference, Xeon | difference, EPYC |')
