@@ -10,6 +10,7 @@ import utils
 from studies import compare
 from studies import gradcheck
 from studies import mechanism
+from studies import rerun
 from studies import toy
 from conftest import ROOT
 
@@ -49,6 +50,11 @@ PAGES = regenerated()
 @pytest.mark.parametrize('path', PAGES, ids=lambda path: str(path.relative_to(ROOT)))
 def test_committed_table_is_what_its_csvs_give(path):
     assert path.read_text() == PAGES[path]
+
+
+def test_rerun_numbers_are_what_its_csvs_give():
+    """results/rerun_seed8_avx2/README.md quotes `python -m studies.rerun` whole."""
+    assert rerun.report() in (RESULTS / 'rerun_seed8_avx2' / 'README.md').read_text()
 
 
 def tables(markdown):
