@@ -24,7 +24,19 @@ GRID = [f'--model=lsgan --seed=0 {TINY}', f'--model=lsgan_reg --seed=0 {TINY}']
 RUNS = ['lsgan_a-1_b1_c0_n1000_seed0', 'lsgan_reg_a-1_b1_c0_lam0.5_n1000_seed0']
 
 
-def slurm_conf(root, host):
+def free_ports(count):
+    """Ports nothing listens on now: a daemon left behind by an interrupted earlier run (whose
+    pytest was killed before its fixture could stop it) must not make this cluster fail to bind."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(('', 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def slurm_conf(root, host, ctld_port, slurmd_port):
     return f'''ClusterName=lsgan-test
 SlurmctldHost={host}
 AuthType=auth/munge
@@ -32,8 +44,8 @@ AuthInfo=socket={root}/munge.socket
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=16917
-SlurmdPort=16918
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
 StateSaveLocation={root}/state
 SlurmdSpoolDir={root}/spool
 SlurmctldPidFile={root}/slurmctld.pid
@@ -67,7 +79,7 @@ def slurm(tmp_path_factory):
         (root / name).mkdir()
     (root / 'munge.key').write_bytes(os.urandom(1024))
     (root / 'munge.key').chmod(0o600)
-    (root / 'slurm.conf').write_text(slurm_conf(root, socket.gethostname()))
+    (root / 'slurm.conf').write_text(slurm_conf(root, socket.gethostname(), *free_ports(2)))
     env = {**os.environ, 'SLURM_CONF': str(root / 'slurm.conf')}
     subprocess.run(['munged', '--force', f'--socket={root}/munge.socket',
                     f'--key-file={root}/munge.key', f'--pid-file={root}/munged.pid',
