@@ -1,8 +1,9 @@
-"""Seed 8 of the headline pair trained twice, on an AMX Xeon and on an AVX2-only EPYC.
+"""Seed 8 of the headline pair trained on an AMX Xeon, on an AVX2-only EPYC, and on the Xeon again.
 
 python -m studies.rerun  prints, from results/rerun_seed8_avx2/{xeon,epyc}/, how far apart the
 two CPUs' losses are after a few steps, the FID per epoch on each, the paired differences and
-the EPYC's seconds per step.
+the EPYC's seconds per step; and how many logged steps the Xeon's second training (the seed-8
+runs of results/runs/) shares with its first to the last bit.
 """
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import numpy as np
 import utils
 from studies import compare
 
-ROOT = Path(__file__).resolve().parent.parent / 'results' / 'rerun_seed8_avx2'
+RESULTS = Path(__file__).resolve().parent.parent / 'results'
+ROOT = RESULTS / 'rerun_seed8_avx2'
 CPUS = ('xeon', 'epyc')
 RUNS = {'lsgan': 'lsgan_a-1_b1_c0_seed8', 'lsgan_reg': 'lsgan_reg_a-1_b1_c0_lam0.5_seed8'}
 
@@ -53,6 +55,27 @@ def seconds_per_step(first=1000, last=5000):
     return times
 
 
+def started(run_dir):
+    """When a run first started: the month, day and time of its train.log's first line."""
+    stamp = (run_dir / 'train.log').read_text().split(maxsplit=2)[:2]  # e.g. I1206 20:11:45.394
+    return f'{stamp[0][1:3]}-{stamp[0][3:5]} {stamp[1][:5]}'
+
+
+def same_cpu_repeat():
+    """Per model: of the steps that the Xeon record and the Xeon's second training of seed 8
+    (results/runs/) both logged, how many have the same d_loss and g_loss to the last bit."""
+    lines = ['| model | first training | second training | steps both logged | identical |',
+             '| --- | --- | --- | ---: | ---: |']
+    for model, run in RUNS.items():
+        first_dir, again_dir = ROOT / 'xeon' / run, RESULTS / 'runs' / run
+        first, again = (compare.read_columns(d / 'losses.csv') for d in (first_dir, again_dir))
+        _, i, j = np.intersect1d(first['step'], again['step'], return_indices=True)
+        same = np.sum((first['d_loss'][i] == again['d_loss'][j]) & (first['g_loss'][i] == again['g_loss'][j]))
+        lines.append(f'| {compare.label(model)} | {started(first_dir)} | {started(again_dir)} '
+                     f'| {len(i)} | {same} |')
+    return '\n'.join(lines) + '\n'
+
+
 def report():
     """Everything results/rerun_seed8_avx2/README.md quotes, as `python -m studies.rerun` prints it."""
     times = seconds_per_step()
@@ -61,7 +84,8 @@ def report():
         *(f'FID, {cpu}:\n\n' + compare.fid_by_epoch(RUNS, ROOT / cpu) for cpu in CPUS),
         difference_table(),
         'EPYC seconds per step, steps 1,000 to 5,000: ' + ', '.join(f'{t:.3f}' for t in times)
-        + f' (20 epochs: {np.mean(times) * 18740 / 3600:.1f} h)'])
+        + f' (20 epochs: {np.mean(times) * 18740 / 3600:.1f} h)\n',
+        'The Xeon again (same CPU model), against its first training of seed 8:\n', same_cpu_repeat()])
 
 
 if __name__ == '__main__':
