@@ -57,22 +57,34 @@ def seconds_per_step(first=1000, last=5000):
 
 def started(run_dir):
     """When a run first started: the month, day and time of its train.log's first line."""
-    stamp = (run_dir / 'train.log').read_text().split(maxsplit=2)[:2]  # e.g. I1206 20:11:45.394
+    with open(run_dir / 'train.log') as log:
+        stamp = log.readline().split(maxsplit=2)[:2]  # e.g. ['I1206', '20:11:45.394763']
     return f'{stamp[0][1:3]}-{stamp[0][3:5]} {stamp[1][:5]}'
+
+
+def rows_repeated(first, again, key, columns):
+    """(rows both logs hold, by key, and how many of them match in every column exactly)."""
+    _, i, j = np.intersect1d(first[key], again[key], return_indices=True)
+    same = np.all([(first[c][i] == again[c][j]) | (np.isnan(first[c][i]) & np.isnan(again[c][j]))
+                   for c in columns], axis=0)  # a blank cell (NaN) matches a blank cell
+    return len(i), int(np.sum(same))
 
 
 def same_cpu_repeat():
     """Per model: of the steps that the Xeon record and the Xeon's second training of seed 8
-    (results/runs/) both logged, how many have the same d_loss and g_loss to the last bit."""
-    lines = ['| model | first training | second training | steps both logged | identical |',
-             '| --- | --- | --- | ---: | ---: |']
+    (results/runs/) both logged, how many have the same d_loss and g_loss to the last bit; and
+    of the epochs both scored, how many have every metric the same."""
+    lines = ['| model | first training | second training | steps both logged | identical losses '
+             '| epochs both scored | identical metrics |',
+             '| --- | --- | --- | ---: | ---: | ---: | ---: |']
     for model, run in RUNS.items():
         first_dir, again_dir = ROOT / 'xeon' / run, RESULTS / 'runs' / run
-        first, again = (compare.read_columns(d / 'losses.csv') for d in (first_dir, again_dir))
-        _, i, j = np.intersect1d(first['step'], again['step'], return_indices=True)
-        same = np.sum((first['d_loss'][i] == again['d_loss'][j]) & (first['g_loss'][i] == again['g_loss'][j]))
+        first, again = ({log: compare.read_columns(d / f'{log}.csv') for log in ('losses', 'metrics')}
+                        for d in (first_dir, again_dir))
+        steps = rows_repeated(first['losses'], again['losses'], 'step', ('d_loss', 'g_loss'))
+        epochs = rows_repeated(first['metrics'], again['metrics'], 'epoch', list(first['metrics']))
         lines.append(f'| {compare.label(model)} | {started(first_dir)} | {started(again_dir)} '
-                     f'| {len(i)} | {same} |')
+                     f'| {steps[0]} | {steps[1]} | {epochs[0]} | {epochs[1]} |')
     return '\n'.join(lines) + '\n'
 
 
