@@ -113,6 +113,14 @@ def cpu_line():
     return f'{cpu_name()}: {found or "no AVX2"}'
 
 
+def onednn_on():
+    """Whether this process runs TensorFlow's oneDNN kernels (TF_ENABLE_ONEDNN_OPTS, or TensorFlow's
+    own choice from the CPU): kept with every run, since their float32 sums round differently
+    from TensorFlow's own kernels and the same run takes about half the time on an AVX2 CPU."""
+    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's only way to ask
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def set_precision(precision):
     """--precision: turn on TensorFlow's mixed-precision graph rewrite where the hardware has
     16-bit units, before anything is traced. Returns what the step computes in: 'float32',

@@ -211,7 +211,7 @@ def train(cfg):
     computes_in = gan_step.set_precision(cfg.precision)
     record = {**config.run_definition(cfg), 'data_source': found.source, 'n_images': len(images),
               'steps_per_epoch': steps_per_epoch, 'xla': cfg.xla, 'computes_in': computes_in,
-              'cpu': gan_step.cpu_line(), 'device': utils.device_line()}
+              'cpu': gan_step.cpu_line(), 'onednn': gan_step.onednn_on(), 'device': utils.device_line()}
     try:
         utils.check_or_record_run(ckpt_dir / 'run.json', record,
                                   [*config.RUN_DEFINING, 'n_images'])
@@ -250,8 +250,9 @@ def _train(cfg, run, ckpt_dir, sample_dir, found, images, steps_per_epoch, compu
     # wall_s: seconds of this run's training loops so far, summed over resumed invocations.
     wall_before = float(logs.losses.last_row.get('wall_s') or 0) if logs.losses.last_row else 0.0
     logging.info('Settings: %s', '  '.join(f'{k}={v}' for k, v in registry.shown_settings(cfg).items()))
-    logging.info('Training %s on %s, %s (%s, XLA %s): %d epochs of %d steps, batch %d, %d images; '
-                 'checkpoints in %s, samples in %s', run, utils.device_line(), gan_step.cpu_line(), computes_in,
+    logging.info('Training %s on %s, %s (%s, oneDNN %s, XLA %s): %d epochs of %d steps, batch %d, '
+                 '%d images; checkpoints in %s, samples in %s', run, utils.device_line(),
+                 gan_step.cpu_line(), computes_in, 'on' if gan_step.onednn_on() else 'off',
                  'on' if cfg.xla else 'off', cfg.epochs, steps_per_epoch, cfg.batch_size,
                  len(images), ckpt_dir, sample_dir)
 

@@ -45,6 +45,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')  # as main.py does: time the step training runs
 BATCH, Z_DIM, WIDTH, KERNEL = 64, 100, 64, 5
 CONFIGS = ('function', 'xla', 'mixed')
 # The project's float32 step with TensorLayer's own batch norm (separate moment and
@@ -360,12 +361,14 @@ def run_child(spec, env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine():
+def machine(env):
+    os.environ.update(env)  # TensorFlow starts here under the timed processes' environment
     import gan_step
     flags = gan_step.cpu_flags()
     import tensorflow as tf
     return (f'{gan_step.cpu_name()}, {os.cpu_count()} cores, Python '
-            f'{platform.python_version()}, TF {tf.__version__}; CPU flags: '
+            f'{platform.python_version()}, TF {tf.__version__}, its oneDNN kernels '
+            f'{"on" if gan_step.onednn_on() else "off"}; CPU flags: '
             + ', '.join(f'{f} {"yes" if f in flags else "no"}' for f in gan_step.VECTOR_FLAGS))
 
 
@@ -544,7 +547,7 @@ def main():
             for dtype in ('float32', 'bfloat16'):
                 breakdowns[arch, dtype] = run_child({'impl': 'breakdown', 'arch': arch,
                                                      'dtype': dtype}, env)['rows']
-    text = f'Machine: {machine()}\n\n' + report(results, breakdowns, kernels)
+    text = f'Machine: {machine(env)}\n\n' + report(results, breakdowns, kernels)
     print('\n' + text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -509,7 +509,8 @@ def run_times(runs_by_seed, checkpoint_dir):
     """Per run that has a loss log: its seed, the steps and epochs it has trained, the training
     loop's wall time over all its invocations (losses.csv's wall_s), how much of it went to gaps
     over PAUSE_S between two steps (the run paused, or the machine busy), its median step, the
-    CPU of its last invocation (run.json) and the classifier that scored it."""
+    CPU of its last invocation (run.json; with whether oneDNN's kernels ran, where recorded) and
+    the classifier that scored it."""
     lines = ['| run | seed | steps | epochs | training-loop wall time | in gaps over '
              f'{PAUSE_S} s | median step | CPU | classifier: test accuracy / floor FID |',
              '| --- |' + ' ---: |' * 6 + ' --- | --- |']
@@ -520,7 +521,9 @@ def run_times(runs_by_seed, checkpoint_dir):
                 last = rows[-1]
                 gaps = np.diff([float(r['wall_s']) for r in rows])
                 median = f'{np.median(gaps):.3f} s' if len(gaps) else ''
-                cpu = (_json(Path(checkpoint_dir) / run / 'run.json') or {}).get('cpu', 'not recorded')
+                record = _json(Path(checkpoint_dir) / run / 'run.json') or {}
+                cpu = record.get('cpu', 'not recorded') + (
+                    f', oneDNN {"on" if record["onednn"] else "off"}' if 'onednn' in record else '')
                 info = _json(Path(checkpoint_dir) / run / 'classifier.json')
                 lines.append(f'| {run} | {seed} | {last["step"]} | {last["epoch"]} | '
                              f'{utils.duration(float(last["wall_s"]))} | '

@@ -7,6 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')  # the kernels main.py trains with
 
 TINY = dict(gf_dim=4, df_dim=4, sample_size=4, eval_every=0, download=False, train_size=1000)
 

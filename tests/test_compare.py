@@ -240,7 +240,12 @@ def test_run_table_names_each_runs_cpu_and_classifier(tiny_config):
     (utils.Path(cfg.checkpoint_dir) / 'lsgan_seed0' / 'run.json').write_text(
         json.dumps({'cpu': 'AMD EPYC: avx2'}))
     table = compare.run_times(runs_by_seed, cfg.checkpoint_dir)
-    assert '| AMD EPYC: avx2 | 0.9919 / 3.65 |' in table
+    assert '| AMD EPYC: avx2 | 0.9919 / 3.65 |' in table  # recorded before oneDNN's state was
+    for onednn, shown in ((True, 'on'), (False, 'off')):
+        (utils.Path(cfg.checkpoint_dir) / 'lsgan_seed0' / 'run.json').write_text(
+            json.dumps({'cpu': 'AMD EPYC: avx2', 'onednn': onednn}))
+        table = compare.run_times(runs_by_seed, cfg.checkpoint_dir)
+        assert f'| AMD EPYC: avx2, oneDNN {shown} | 0.9919 / 3.65 |' in table
     assert '| not recorded | 0.9923 / 3.73 |' in table
     page = compare.results_page(runs_by_seed, cfg.checkpoint_dir, [2], cfg.checkpoint_dir + '/none.csv')
     assert 'scored during training by 2 different digit classifiers' in page

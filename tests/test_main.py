@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import platform
 import re
 
 import pytest
@@ -173,6 +174,22 @@ def test_run_json_records_precision_cpu_and_threads(run_main, tmp_path):
     assert record['cpu'] == gan_step.cpu_line()  # the vector units its speed depends on
     cores = len(os.sched_getaffinity(0))  # and the threads: runs side by side share the cores
     assert record['device'] == f'CPU ({cores} cores, 1 threads)'
+
+
+@pytest.mark.skipif(platform.machine() not in ('x86_64', 'AMD64'), reason='an x86 CPU')
+def test_onednn_is_on_unless_the_user_turns_it_off(run_main, tmp_path, monkeypatch):
+    """TensorFlow leaves oneDNN's kernels off on an AVX2-only CPU; main.py turns them on, as
+    TensorFlow does itself on the CPUs the study trained on, and TF_ENABLE_ONEDNN_OPTS=0 wins."""
+    def trained(name):
+        run_main('--model=lsgan', '--max_steps=1', '--batch_size=8', f'--run_name={name}')
+        record = json.loads((tmp_path / 'ckpt' / name / 'run.json').read_text())
+        first = (tmp_path / 'ckpt' / name / 'train.log').read_text()
+        return record['onednn'], 'oneDNN on' in first, 'oneDNN off' in first
+
+    monkeypatch.delenv('TF_ENABLE_ONEDNN_OPTS', raising=False)
+    assert trained('unset') == (True, True, False)
+    monkeypatch.setenv('TF_ENABLE_ONEDNN_OPTS', '0')
+    assert trained('off') == (False, False, True)
 
 
 def test_cpu_line_names_the_vector_units_the_cpu_has(monkeypatch):
