@@ -1,5 +1,8 @@
-"""studies/rerun.py's same-CPU table counts a step (an epoch) as repeated only if both losses
-(every metric) match exactly."""
+"""studies/rerun.py: its same-CPU table counts a step (an epoch) as repeated only if both losses
+(every metric) match exactly; each EPYC training's losses are compared with the Xeon's at the
+same step, and its speed read off wall_s."""
+import pytest
+
 from studies import rerun
 
 
@@ -27,3 +30,19 @@ def test_same_cpu_repeat_counts_the_steps_and_epochs_that_are_equal_to_the_last_
     rows = rerun.same_cpu_repeat().splitlines()[2:]
     assert rows == ['| LSGAN | 12-05 16:43 | 12-06 20:11 | 3 | 2 | 2 | 1 |',
                     '| LSGAN + regularizer | 12-05 16:43 | 12-06 20:11 | 3 | 2 | 2 | 1 |']
+
+
+def test_each_epyc_training_is_compared_with_the_xeons_step_by_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(rerun, 'ROOT', tmp_path)
+    trainings = {'xeon': [(2.0, 1.0), (1.0, 0.5)],
+                 'epyc': [(2.0, 1.1), (1.5, 0.5)],  # g_loss 10% off at step 1, d_loss 50% at step 2
+                 'epyc_onednn': [(2.0, 1.0), (0.9, 0.55)]}  # equal at step 1, both 10% off at 2
+    for cpu, losses in trainings.items():
+        for run in rerun.RUNS.values():
+            write_run(tmp_path / cpu / run, losses, [])
+    rows = rerun.loss_gaps(steps=(1, 2)).splitlines()
+    assert rows[0] == ('| step | LSGAN, epyc | LSGAN + regularizer, epyc | LSGAN, epyc_onednn '
+                       '| LSGAN + regularizer, epyc_onednn |')
+    assert rows[2:] == ['| 1 | 1.0e-01 | 1.0e-01 | 0.0e+00 | 0.0e+00 |',
+                        '| 2 | 5.0e-01 | 5.0e-01 | 1.0e-01 | 1.0e-01 |']
+    assert rerun.seconds_per_step('epyc_onednn', first=1, last=2) == pytest.approx([0.3, 0.3])
