@@ -9,9 +9,9 @@ import sys
 import warnings
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')  # TF's warnings and errors stay visible
-# TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX512-VNNI, AVX512-BF16
-# or AMX, where every run of the study trained; an AVX2-only CPU trains 1.8x faster with them
-# too (docs/speed.md). TF_ENABLE_ONEDNN_OPTS=0 still turns them off.
+# TensorFlow turns its oneDNN kernels on by itself on newer x86 CPUs (the AMX Xeon and the AVX-512
+# EPYC every run of the study trained on) but not on an AVX2-only one, which trains 1.8x faster
+# with them (docs/speed.md). TF_ENABLE_ONEDNN_OPTS=0 still turns them off.
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 warnings.filterwarnings('ignore', message='distutils Version classes are deprecated')
 
