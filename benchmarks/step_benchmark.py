@@ -361,8 +361,7 @@ def run_child(spec, env=None):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine(env):
-    os.environ.update(env)  # TensorFlow starts here under the timed processes' environment
+def machine():
     import gan_step
     flags = gan_step.cpu_flags()
     import tensorflow as tf
@@ -526,7 +525,7 @@ def main():
             parser.error(f'unknown {what}: {", ".join(sorted(unknown))} (known: {", ".join(sorted(known))})')
     if any('=' not in e for e in args.env):
         parser.error('--env takes NAME=VALUE')
-    env = dict(e.split('=', 1) for e in args.env)
+    os.environ.update(e.split('=', 1) for e in args.env)  # for every child, and for machine()
     runs = [(arch, impl, config) for arch in args.archs.split(',')
             for impl in args.impls.split(',') for config in args.configs.split(',')
             if config in IMPL_CONFIGS[impl]]
@@ -535,19 +534,19 @@ def main():
         for arch, impl, config in runs:
             spec = {'impl': impl, 'arch': arch, 'config': config, 'steps': args.steps,
                     'warmup': args.warmup}
-            r = run_child({**spec, 'profile': args.profile and number == 1}, env)
+            r = run_child({**spec, 'profile': args.profile and number == 1})
             rounds.append(r)
             print(f'round {number} {arch:8s} {impl:8s} {config:14s} {r["ms"]:7.1f} ms/step '
                   f'{r["peak_mib"]:6.0f} MiB', flush=True)
             if args.kernels and number == 1:
-                kernels.append(run_child({**spec, 'kernels': True}, {**env, 'ONEDNN_VERBOSE': '1'}))
+                kernels.append(run_child({**spec, 'kernels': True}, {'ONEDNN_VERBOSE': '1'}))
     results = combine_rounds(rounds)
     for arch in args.archs.split(','):
         if not args.no_breakdown:
             for dtype in ('float32', 'bfloat16'):
                 breakdowns[arch, dtype] = run_child({'impl': 'breakdown', 'arch': arch,
-                                                     'dtype': dtype}, env)['rows']
-    text = f'Machine: {machine(env)}\n\n' + report(results, breakdowns, kernels)
+                                                     'dtype': dtype})['rows']
+    text = f'Machine: {machine()}\n\n' + report(results, breakdowns, kernels)
     print('\n' + text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
