@@ -1,7 +1,6 @@
 """Stopping a run from outside: a scheduler's SIGTERM, Slurm's SIGUSR1, Ctrl-C, and a full disk.
 A signalled run saves at the step it reached and resumes to the result of an uninterrupted run;
 a failed write gives one line, exit 1, and loses nothing that was saved."""
-import dataclasses
 import errno
 import os
 import signal
@@ -16,12 +15,13 @@ import tensorflow as tf
 
 import train
 import utils
-from conftest import ROOT
+from conftest import ROOT, TINY as TINY_CONFIG
 from test_robustness import TINY, final_state
 
 RUN = 'lsgan_a-1_b1_c0_n1000_seed0'
-ARGS = ['--model=lsgan', '--deterministic', '--batch_size=50', '--epochs=20', '--checkpoint_every=5']
-STEPS = 400
+EPOCHS = 10
+ARGS = ['--model=lsgan', '--deterministic', '--batch_size=50', f'--epochs={EPOCHS}', '--checkpoint_every=5']
+STEPS = EPOCHS * 20  # 1,000 digits in batches of 50
 
 
 def start(tmp_path, *args):
@@ -52,7 +52,7 @@ def assert_same_as_uninterrupted(run_main, tmp_path):
         np.testing.assert_array_equal(again[name], twin[name], err_msg=name)
     steps = [int(line.split(',')[0]) for line in (run_dir / 'losses.csv').read_text().split()[1:]]
     assert steps == list(range(1, STEPS + 1))  # no step logged twice or lost
-    for epoch in range(1, 21):
+    for epoch in range(1, EPOCHS + 1):
         name = f'epoch_{epoch:03d}.png'
         assert ((tmp_path / 'samples' / RUN / name).read_bytes()
                 == (tmp_path / 'samples' / 'twin' / name).read_bytes()), name
@@ -113,17 +113,32 @@ class FillingFile:
         self.file.close()
 
 
+FULL_DISK_RUN = dict(model='lsgan', batch_size=100, epochs=2, checkpoint_every=5,
+                     deterministic=True, eval_every=2, eval_n=1000, keep_samples_at=[2])
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    """The full-disk cases' run trained in one go, once per worker: (checkpoint dir, sample dir)."""
+    import config
+    import data
+    root = tmp_path_factory.mktemp('uninterrupted')
+    cfg = config.Config(**{**TINY_CONFIG, **FULL_DISK_RUN, 'sample_dir': str(root / 's'),
+                           'checkpoint_dir': str(root / 'c'), 'run_name': 'twin'})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, 'KERAS_DATASETS', root / 'keras')
+        train.train(cfg)
+    return root / 'c' / 'twin', root / 's' / 'twin'
+
+
 @pytest.mark.parametrize('point, named', [
     ('checkpoint', 'ckpt-10'), ('grid', 'epoch_002.png'), ('losses.csv', 'losses.csv'),
     ('run.json', 'run.json'), ('samples', 'samples_1000_epoch_002.npz'),
     ('final.json', 'final.json')])
 def test_a_full_disk_gives_one_line_exit_1_and_loses_nothing(tiny_config, tmp_path, monkeypatch,
-                                                             capsys, point, named):
+                                                             capsys, uninterrupted, point, named):
     """Each kind of file a run writes fails with ENOSPC after part of it reached the disk."""
-    cfg = tiny_config(model='lsgan', batch_size=100, epochs=2, checkpoint_every=5,
-                      deterministic=True, eval_every=2, eval_n=1000, keep_samples_at=[2])
-    twin = dataclasses.replace(cfg, run_name='twin')
-    train.train(twin)
+    cfg = tiny_config(**FULL_DISK_RUN)
 
     def fill_disk_at(owner, name, when):
         original = getattr(owner, name)
@@ -180,16 +195,16 @@ def test_a_full_disk_gives_one_line_exit_1_and_loses_nothing(tiny_config, tmp_pa
         assert int(utils.read_csv(run_dir / 'losses.csv')[-1]['step']) >= int(newest.rsplit('-', 1)[1])
     else:
         assert point == 'run.json' and 'no checkpoint had been written' in err[-1]
-    monkeypatch.undo()  # space freed: the same run resumes and ends where the twin did
+    monkeypatch.undo()  # space freed: the same run resumes and ends where the one in one go did
     train.train(cfg)
-    again, same = final_state(run_dir), final_state(Path(cfg.checkpoint_dir) / 'twin')
+    twin_dir, twin_samples = uninterrupted
+    again, same = final_state(run_dir), final_state(twin_dir)
     for name in same:
         np.testing.assert_array_equal(again[name], same[name], err_msg=name)
     assert [int(row['step']) for row in utils.read_csv(run_dir / 'losses.csv')] == list(range(1, 21))
-    samples = Path(cfg.sample_dir)
     for name in ('final_1000.npz', 'samples_1000_epoch_002.npz', 'epoch_002.png'):
-        assert (samples / RUN / name).read_bytes() == (samples / 'twin' / name).read_bytes(), name
-    assert (run_dir / 'final.json').read_text() == (Path(cfg.checkpoint_dir) / 'twin' / 'final.json').read_text()
+        assert (Path(cfg.sample_dir) / RUN / name).read_bytes() == (twin_samples / name).read_bytes(), name
+    assert (run_dir / 'final.json').read_text() == (twin_dir / 'final.json').read_text()
 
 
 def test_a_real_full_filesystem(run_main, tmp_path):
