@@ -12,19 +12,24 @@ os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')  # the kernels main.py train
 TINY = dict(gf_dim=4, df_dim=4, sample_size=4, eval_every=0, download=False, train_size=1000)
 
 
-@pytest.fixture
-def tiny_config(tmp_path, monkeypatch):
-    """A Config of tiny networks on 1,000 of the embedded digits, outputs in tmp_path; the
+def tiny_configs_in(root, monkeypatch):
+    """A maker of Configs of tiny networks on 1,000 of the embedded digits, outputs in root; the
     Keras cache is an empty directory, so nothing depends on what this machine has cached."""
     import config
     import data
-    monkeypatch.setattr(data, 'KERAS_DATASETS', tmp_path / 'keras')
+    monkeypatch.setattr(data, 'KERAS_DATASETS', root / 'keras')
 
     def make(**overrides):
-        return config.Config(**{**TINY, 'sample_dir': str(tmp_path / 's'),
-                                'checkpoint_dir': str(tmp_path / 'c'), **overrides})
+        return config.Config(**{**TINY, 'sample_dir': str(root / 's'),
+                                'checkpoint_dir': str(root / 'c'), **overrides})
 
     return make
+
+
+@pytest.fixture
+def tiny_config(tmp_path, monkeypatch):
+    """tiny_configs_in(tmp_path)."""
+    return tiny_configs_in(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from conftest import ROOT
 from test_study_grid import copy_project
 
 DAEMONS = ('munged', 'slurmctld', 'slurmd', 'sbatch', 'scontrol', 'squeue')
-TINY = ('--gf_dim=8 --df_dim=8 --sample_size=4 --train_size=1000 --batch_size=50 --epochs=20 '
-        '--checkpoint_every=10 --eval_every=0 --nodownload --deterministic')  # 400 steps
+STEPS, PREEMPTED_AFTER = 400, 50  # steps of 20 a tiny epoch; preempted after this step
+TINY = ('--gf_dim=8 --df_dim=8 --sample_size=4 --train_size=1000 --batch_size=50 '
+        f'--epochs={STEPS // 20} --checkpoint_every=10 --eval_every=0 --nodownload --deterministic')
 GRID = [f'--model=lsgan --seed=0 {TINY}', f'--model=lsgan_reg --seed=0 {TINY}']
 RUNS = ['lsgan_a-1_b1_c0_n1000_seed0', 'lsgan_reg_a-1_b1_c0_lam0.5_n1000_seed0']
 
@@ -132,7 +133,7 @@ def test_a_grid_on_slurm_survives_preemption_and_the_time_limit(slurm, tmp_path)
         return sorted(int(p.name[5:-6]) for p in (project / 'checkpoints' / run).glob('ckpt-*.index'))
 
     deadline = time.monotonic() + 300
-    while not all(checkpoints(run) and checkpoints(run)[-1] >= 50 for run in RUNS):
+    while not all(checkpoints(run) and checkpoints(run)[-1] >= PREEMPTED_AFTER for run in RUNS):
         assert time.monotonic() < deadline and len(queue(slurm, job)) == 2, 'the tasks did not start'
         time.sleep(0.05)
     subprocess.run(['scontrol', 'requeue', f'{job}_0'], env=slurm, check=True)  # preempted
@@ -157,7 +158,7 @@ def test_a_grid_on_slurm_survives_preemption_and_the_time_limit(slurm, tmp_path)
         assert len(stops) == 1, log[-3000:]  # the one the test caused: no sibling's requeue
         assert not [line for line in log.splitlines() if line.startswith('error')], log[-3000:]
         step = int(stops[0].split(' at step ')[1].split()[0])
-        assert 50 <= step < 400
+        assert PREEMPTED_AFTER <= step < STEPS
         assert f'Resuming {run} from step {step} ' in log
         assert f'Finished {run}' in log and log.count(f'task {task} of job {job}, start ') == 2
         if task == 1:
@@ -181,4 +182,4 @@ def test_a_grid_on_slurm_survives_preemption_and_the_time_limit(slurm, tmp_path)
             ours = [{k: v for k, v in row.items() if k != 'wall_s'} for row in utils.read_csv(results / name)]
             assert ours == [{k: v for k, v in row.items() if k != 'wall_s'}
                             for row in utils.read_csv(here / 'c' / run / name)], name
-        assert len(utils.read_csv(results / 'losses.csv')) == 400
+        assert len(utils.read_csv(results / 'losses.csv')) == STEPS

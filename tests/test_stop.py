@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import train
 import utils
-from conftest import ROOT, TINY as TINY_CONFIG
+from conftest import ROOT, tiny_configs_in
 from test_robustness import TINY, final_state
 
 RUN = 'lsgan_a-1_b1_c0_n1000_seed0'
@@ -120,14 +120,9 @@ FULL_DISK_RUN = dict(model='lsgan', batch_size=100, epochs=2, checkpoint_every=5
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory):
     """The full-disk cases' run trained in one go, once per worker: (checkpoint dir, sample dir)."""
-    import config
-    import data
     root = tmp_path_factory.mktemp('uninterrupted')
-    cfg = config.Config(**{**TINY_CONFIG, **FULL_DISK_RUN, 'sample_dir': str(root / 's'),
-                           'checkpoint_dir': str(root / 'c'), 'run_name': 'twin'})
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(data, 'KERAS_DATASETS', root / 'keras')
-        train.train(cfg)
+        train.train(tiny_configs_in(root, patch)(**FULL_DISK_RUN, run_name='twin'))
     return root / 'c' / 'twin', root / 's' / 'twin'
 
 
