@@ -1,11 +1,15 @@
-"""Seed 8 of the headline pair trained on an AMX Xeon, on an AVX2-only EPYC with TensorFlow's own
-kernels and with oneDNN's, and on the Xeon again.
+"""Seeds of the headline pair trained more than once, on an AMX Xeon and on an AVX2-only EPYC.
 
-python -m studies.rerun  prints, from results/rerun_seed8_avx2/{xeon,epyc,epyc_onednn}/, how far
-each EPYC training's losses are from the Xeon's after a few steps, the FID per epoch of each, the
-paired differences and the EPYC's seconds per step; and how many logged steps the Xeon's second
-training (the seed-8 runs of results/runs/) shares with its first to the last bit.
+python -m studies.rerun  prints, for seed 8, from results/rerun_seed8_avx2/{xeon,epyc,epyc_onednn}/:
+how far each EPYC training's losses are from the Xeon's after a few steps (TensorFlow's own
+kernels and oneDNN's), the FID per epoch of each, the paired differences and the EPYC's seconds
+per step; and how many logged steps the Xeon's second training (the seed-8 runs of results/runs/)
+shares with its first to the last bit.
+python -m studies.rerun seed9  prints, for seed 9, the FID per epoch and the paired differences of
+the Xeon's first five epochs (results/rerun_seed9/xeon/) and of the EPYC's 20-epoch training
+that replaced them in results/runs/.
 """
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +19,11 @@ from studies import compare
 
 RESULTS = Path(__file__).resolve().parent.parent / 'results'
 ROOT = RESULTS / 'rerun_seed8_avx2'
+SEED9_ROOT = RESULTS / 'rerun_seed9'
 CPUS = ('xeon', 'epyc', 'epyc_onednn')  # epyc: oneDNN off, TensorFlow's default there then
 EPYCS = CPUS[1:]
 RUNS = {'lsgan': 'lsgan_a-1_b1_c0_seed8', 'lsgan_reg': 'lsgan_reg_a-1_b1_c0_lam0.5_seed8'}
+SEED9_RUNS = {model: run.replace('seed8', 'seed9') for model, run in RUNS.items()}
 
 
 def loss_gaps(steps=(1, 2, 20, 100)):
@@ -39,13 +45,14 @@ def loss_gaps(steps=(1, 2, 20, 100)):
     return '\n'.join(lines) + '\n'
 
 
-def difference_table():
-    """| epoch | LSGAN - regularized in each training |, over the epochs all of them scored."""
-    by_cpu = [compare.epoch_differences({8: RUNS}, ROOT / cpu) for cpu in CPUS]
-    lines = ['| epoch | ' + ' | '.join(f'difference, {cpu}' for cpu in CPUS) + ' |',
-             '| ---: |' + ' ---: |' * len(CPUS)]
-    for epoch in sorted(set.intersection(*map(set, by_cpu))):
-        lines.append(f'| {epoch} | ' + ' | '.join(f'{d[epoch][8]:.3g}' for d in by_cpu) + ' |')
+def difference_table(seed, runs, roots):
+    """| epoch | LSGAN - regularized in each training |, over the epochs all of them scored;
+    roots maps a training's name to the folder holding its two runs."""
+    by_training = [compare.epoch_differences({seed: runs}, root) for root in roots.values()]
+    lines = ['| epoch | ' + ' | '.join(f'difference, {name}' for name in roots) + ' |',
+             '| ---: |' + ' ---: |' * len(roots)]
+    for epoch in sorted(set.intersection(*map(set, by_training))):
+        lines.append(f'| {epoch} | ' + ' | '.join(f'{d[epoch][seed]:.3g}' for d in by_training) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -105,10 +112,18 @@ def report():
         'Largest relative difference of the losses, each EPYC training against the Xeon\'s:\n',
         loss_gaps(),
         *(f'FID, {cpu}:\n\n' + compare.fid_by_epoch(RUNS, ROOT / cpu) for cpu in CPUS),
-        difference_table(),
+        difference_table(8, RUNS, {cpu: ROOT / cpu for cpu in CPUS}),
         *(speed_line(cpu) for cpu in EPYCS),
         'The Xeon again (same CPU model), against its first training of seed 8:\n', same_cpu_repeat()])
 
 
+def seed9_report():
+    """Everything results/rerun_seed9/README.md quotes, as `python -m studies.rerun seed9` prints it."""
+    trainings = {'xeon': SEED9_ROOT / 'xeon', 'epyc_onednn': RESULTS / 'runs'}
+    return '\n'.join([*(f'FID, {name}:\n\n' + compare.fid_by_epoch(SEED9_RUNS, root)
+                        for name, root in trainings.items()),
+                      difference_table(9, SEED9_RUNS, trainings)])
+
+
 if __name__ == '__main__':
-    print(report())
+    print(seed9_report() if sys.argv[1:] == ['seed9'] else report())

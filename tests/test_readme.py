@@ -52,9 +52,11 @@ def test_committed_table_is_what_its_csvs_give(path):
     assert path.read_text() == PAGES[path]
 
 
-def test_rerun_numbers_are_what_its_csvs_give():
-    """results/rerun_seed8_avx2/README.md quotes `python -m studies.rerun` whole."""
-    assert rerun.report() in (RESULTS / 'rerun_seed8_avx2' / 'README.md').read_text()
+@pytest.mark.parametrize('folder, report', [('rerun_seed8_avx2', rerun.report), ('rerun_seed9', rerun.seed9_report)])
+def test_rerun_numbers_are_what_its_csvs_give(folder, report):
+    """results/rerun_seed8_avx2/README.md quotes `python -m studies.rerun` whole, and
+    results/rerun_seed9/README.md `python -m studies.rerun seed9`."""
+    assert report() in (RESULTS / folder / 'README.md').read_text()
 
 
 def tables(markdown):
