@@ -1,19 +1,21 @@
 """Seeds of the headline pair trained more than once, on an AMX Xeon and on an AVX2-only EPYC.
 
-python -m studies.rerun  prints, for seed 8, from results/rerun_seed8_avx2/{xeon,epyc,epyc_onednn}/:
-how far each EPYC training's losses are from the Xeon's after a few steps (TensorFlow's own
-kernels and oneDNN's), the FID per epoch of each, the paired differences and the EPYC's seconds
-per step; and how many logged steps the Xeon's second training (the seed-8 runs of results/runs/)
-shares with its first to the last bit.
+python -m studies.rerun [seed8]  prints, for seed 8, from
+results/rerun_seed8_avx2/{xeon,epyc,epyc_onednn}/: how far each EPYC training's losses are from
+the Xeon's after a few steps (TensorFlow's own kernels and oneDNN's), the FID per epoch of each,
+the paired differences and the EPYC's seconds per step; and how many logged steps the Xeon's
+second training (the seed-8 runs of results/runs/) shares with its first to the last bit.
 python -m studies.rerun seed9  prints, for seed 9, the FID per epoch and the paired differences of
 the Xeon's first five epochs (results/rerun_seed9/xeon/) and of the EPYC's 20-epoch training
 that replaced them in results/runs/.
 """
+import functools
 import sys
 from pathlib import Path
 
 import numpy as np
 
+import config
 import utils
 from studies import compare
 
@@ -22,15 +24,31 @@ ROOT = RESULTS / 'rerun_seed8_avx2'
 SEED9_ROOT = RESULTS / 'rerun_seed9'
 CPUS = ('xeon', 'epyc', 'epyc_onednn')  # epyc: oneDNN off, TensorFlow's default there then
 EPYCS = CPUS[1:]
-RUNS = {'lsgan': 'lsgan_a-1_b1_c0_seed8', 'lsgan_reg': 'lsgan_reg_a-1_b1_c0_lam0.5_seed8'}
-SEED9_RUNS = {model: run.replace('seed8', 'seed9') for model, run in RUNS.items()}
+
+
+def headline_runs(seed):
+    """{model: run name} of the headline pair at the slides' settings with `seed`."""
+    runs = compare.runs_of(config.Config(), seed)
+    return {model: runs[model] for model in compare.FIGURE2_MODELS}
+
+
+RUNS = headline_runs(8)
+
+
+@functools.cache
+def read_losses(path):
+    """A losses.csv, read once for both the loss gaps and the step times."""
+    return compare.read_columns(path)
+
+
+def losses(cpu, run):
+    return read_losses(ROOT / cpu / run / 'losses.csv')
 
 
 def loss_gaps(steps=(1, 2, 20, 100)):
     """| step | the largest relative difference of d_loss and g_loss between each EPYC training
     and the Xeon's, per model |"""
-    logs = {(cpu, model): compare.read_columns(ROOT / cpu / run / 'losses.csv')
-            for cpu in CPUS for model, run in RUNS.items()}
+    logs = {(cpu, model): losses(cpu, run) for cpu in CPUS for model, run in RUNS.items()}
     lines = ['| step | ' + ' | '.join(f'{compare.label(m)}, {cpu}' for cpu in EPYCS for m in RUNS) + ' |',
              '| ---: |' + ' ---: |' * len(EPYCS) * len(RUNS)]
     for step in steps:
@@ -45,10 +63,11 @@ def loss_gaps(steps=(1, 2, 20, 100)):
     return '\n'.join(lines) + '\n'
 
 
-def difference_table(seed, runs, roots):
-    """| epoch | LSGAN - regularized in each training |, over the epochs all of them scored;
-    roots maps a training's name to the folder holding its two runs."""
-    by_training = [compare.epoch_differences({seed: runs}, root) for root in roots.values()]
+def difference_table(seed, roots):
+    """| epoch | LSGAN - regularized in each training of `seed` |, over the epochs all of them
+    scored; roots maps a training's name to the folder holding its two runs."""
+    by_training = [compare.epoch_differences({seed: headline_runs(seed)}, root)
+                   for root in roots.values()]
     lines = ['| epoch | ' + ' | '.join(f'difference, {name}' for name in roots) + ' |',
              '| ---: |' + ' ---: |' * len(roots)]
     for epoch in sorted(set.intersection(*map(set, by_training))):
@@ -61,7 +80,7 @@ def seconds_per_step(cpu, first=1000, last=5000):
     (two runs side by side, one thread each)."""
     times = []
     for run in RUNS.values():
-        log = compare.read_columns(ROOT / cpu / run / 'losses.csv')
+        log = losses(cpu, run)
         wall = {int(s): w for s, w in zip(log['step'], log['wall_s'])}
         times.append((wall[last] - wall[first]) / (last - first))
     return times
@@ -112,7 +131,7 @@ def report():
         'Largest relative difference of the losses, each EPYC training against the Xeon\'s:\n',
         loss_gaps(),
         *(f'FID, {cpu}:\n\n' + compare.fid_by_epoch(RUNS, ROOT / cpu) for cpu in CPUS),
-        difference_table(8, RUNS, {cpu: ROOT / cpu for cpu in CPUS}),
+        difference_table(8, {cpu: ROOT / cpu for cpu in CPUS}),
         *(speed_line(cpu) for cpu in EPYCS),
         'The Xeon again (same CPU model), against its first training of seed 8:\n', same_cpu_repeat()])
 
@@ -120,10 +139,16 @@ def report():
 def seed9_report():
     """Everything results/rerun_seed9/README.md quotes, as `python -m studies.rerun seed9` prints it."""
     trainings = {'xeon': SEED9_ROOT / 'xeon', 'epyc_onednn': RESULTS / 'runs'}
-    return '\n'.join([*(f'FID, {name}:\n\n' + compare.fid_by_epoch(SEED9_RUNS, root)
+    return '\n'.join([*(f'FID, {name}:\n\n' + compare.fid_by_epoch(headline_runs(9), root)
                         for name, root in trainings.items()),
-                      difference_table(9, SEED9_RUNS, trainings)])
+                      difference_table(9, trainings)])
 
+
+REPORTS = {'seed8': report, 'seed9': seed9_report}
 
 if __name__ == '__main__':
-    print(seed9_report() if sys.argv[1:] == ['seed9'] else report())
+    chosen = sys.argv[1:] or ['seed8']
+    if len(chosen) > 1 or chosen[0] not in REPORTS:
+        utils.fail(f'expected one of {", ".join(REPORTS)} (or nothing, for seed8), '
+                   f'got {" ".join(chosen)}')
+    print(REPORTS[chosen[0]]())

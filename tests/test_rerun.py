@@ -52,8 +52,8 @@ def test_the_difference_table_lists_the_epochs_every_training_scored(tmp_path):
     fids = {'xeon': {'lsgan': [400.0, 200.0], 'lsgan_reg': [390.0, 210.0]},  # stopped at epoch 2
             'epyc_onednn': {'lsgan': [410.0, 190.0, 100.0], 'lsgan_reg': [412.5, 180.0, 90.0]}}
     for training, by_model in fids.items():
-        for model, run in rerun.SEED9_RUNS.items():
+        for model, run in rerun.headline_runs(9).items():
             write_run(tmp_path / training / run, [], [(fid, '') for fid in by_model[model]])
-    rows = rerun.difference_table(9, rerun.SEED9_RUNS, {t: tmp_path / t for t in fids}).splitlines()
+    rows = rerun.difference_table(9, {t: tmp_path / t for t in fids}).splitlines()
     assert rows[0] == '| epoch | difference, xeon | difference, epyc_onednn |'
     assert rows[2:] == ['| 1 | 10 | -2.5 |', '| 2 | -10 | 10 |']
