@@ -1,6 +1,10 @@
 """studies/rerun.py: its same-CPU table counts a step (an epoch) as repeated only if both losses
 (every metric) match exactly; each EPYC training's losses are compared with the Xeon's at the
-same step, and its speed read off wall_s."""
+same step, and its speed read off wall_s; a report it does not have is refused."""
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from studies import rerun
@@ -57,3 +61,12 @@ def test_the_difference_table_lists_the_epochs_every_training_scored(tmp_path):
     rows = rerun.difference_table(9, {t: tmp_path / t for t in fids}).splitlines()
     assert rows[0] == '| epoch | difference, xeon | difference, epyc_onednn |'
     assert rows[2:] == ['| 1 | 10 | -2.5 |', '| 2 | -10 | 10 |']
+
+
+def test_an_unknown_report_is_a_one_line_error():
+    root = Path(rerun.__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, '-m', 'studies.rerun', 'seed7'], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ''
+    assert done.stderr.strip().splitlines()[-1] == ('rerun.py: error: expected one of seed8, seed9 '
+                                                    '(or nothing, for seed8), got seed7')
